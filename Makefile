@@ -1,0 +1,52 @@
+# Two commands: `make run` serves the shop, `make test` proves it. Both bootstrap .venv.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 5000
+export HOST PORT
+
+.PHONY: run test test-fast lint bench demo wiring migrate clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: requirements.lock pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(BIN)/flask --app wsgi orderflow init
+	@echo "orderflow serving on http://$(HOST):$(PORT)  (API: /api/orders, spec: /api/openapi.json)"
+	$(BIN)/gunicorn --config gunicorn.conf.py wsgi:app
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/pytest
+
+test-fast: install
+	$(BIN)/pytest -m "not server"
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+
+bench: install
+	$(BIN)/python -m bench.throughput
+
+demo: install
+	$(BIN)/orderflow demo
+
+wiring: install
+	$(BIN)/flask --app wsgi orderflow wiring
+
+migrate: install
+	$(BIN)/flask --app wsgi orderflow migrate
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

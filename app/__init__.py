@@ -1,0 +1,95 @@
+"""orderflow: the composition root. ``create_app`` builds everything; nothing connects or
+starts at import time, and background work starts only when ``Runtime.start`` is called."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from flask_openapi3 import Info, OpenAPI
+
+from app import cli
+from app.bus import MessageBus
+from app.clock import Clock, SystemClock
+from app.config import Settings, from_environment
+from app.db import Database, make_engine
+from app.http import errors, system
+from app.modules import registry
+from app.modules.payment.provider import SimulatedPaymentProvider
+from app.modules.shipping.carrier import SimulatedCarrier
+
+__version__ = "0.1.0"
+TICK_SECONDS = 1
+
+
+@dataclass
+class Runtime:
+    """What a running app holds: the bus, its settings, the admin token, the ticking scheduler."""
+
+    bus: MessageBus
+    settings: Settings
+    admin_token: str | None
+    scheduler: BackgroundScheduler | None = None
+
+    def start(self) -> None:
+        """Recover what an earlier process left undelivered, then keep dispatching."""
+        if self.settings.dispatch == "inline":
+            self.bus.settle()
+            return
+        self.bus.dispatcher.start()
+        self.scheduler = BackgroundScheduler(daemon=True)
+        self.scheduler.add_job(self.bus.dispatcher.notify, "interval", seconds=TICK_SECONDS,
+                               id="tick", coalesce=True, misfire_grace_time=None,
+                               max_instances=1)
+        self.scheduler.start()
+
+    def close(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
+            self.scheduler = None
+        self.bus.close()
+        self.bus.db.dispose()
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
+               adapters: SimpleNamespace | None = None) -> OpenAPI:
+    settings = settings or from_environment()
+    app = OpenAPI(__name__, info=Info(title="orderflow", version=__version__),
+                  doc_prefix="/api", doc_url="/openapi.json",
+                  validation_error_status=422,
+                  validation_error_callback=errors.validation_error_response)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    bus = MessageBus(Database(make_engine(database_url(settings, app.instance_path))), settings,
+                     clock or SystemClock(), adapters or simulated_adapters())
+    registry.connect(bus.wiring)
+    bus.wiring.validate()
+    app.extensions["orderflow"] = Runtime(bus, settings, admin_token(settings, app.instance_path))
+    errors.register(app)
+    app.register_api(system.blueprint)
+    registry.register_blueprints(app)
+    cli.register(app)
+    return app
+
+
+def simulated_adapters() -> SimpleNamespace:
+    return SimpleNamespace(payment_provider=SimulatedPaymentProvider(), carrier=SimulatedCarrier())
+
+
+def database_url(settings: Settings, instance_path: str) -> str:
+    if settings.database_url:
+        return settings.database_url
+    Path(instance_path).mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{Path(instance_path) / 'orderflow.db'}"
+
+
+ADMIN_TOKEN_FILE = "admin_token"
+
+
+def admin_token(settings: Settings, instance_path: str) -> str | None:
+    if settings.admin_token:
+        return settings.admin_token
+    stored = Path(instance_path) / ADMIN_TOKEN_FILE
+    return stored.read_text().strip() if stored.exists() else None

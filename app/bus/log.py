@@ -1,0 +1,70 @@
+"""The message log (transactional outbox), per-receiver deliveries, and the inbox of processed
+messages. All three live in the same database as the modules' tables, so a state change and the
+messages it produces commit together."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DateTime, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def _utc(**kwargs) -> datetime:  # type: ignore[no-untyped-def]
+    return Field(sa_type=DateTime(timezone=True), **kwargs)
+
+
+class MessageRecord(SQLModel, table=True):
+    __tablename__ = "bus_message"
+    __table_args__ = (Index("ix_bus_message_flow", "flowid", "seq"),)
+
+    seq: int | None = Field(default=None, primary_key=True)
+    id: str = Field(unique=True, max_length=40)
+    type: str = Field(max_length=120)
+    source: str = Field(max_length=40)
+    kind: str = Field(max_length=10)
+    time: datetime = _utc()
+    flowid: str = Field(max_length=40)
+    causationid: str | None = Field(default=None, max_length=40)
+    style: str = Field(max_length=20)
+    data: str = Field(sa_type=Text)
+
+
+class DeliveryRecord(SQLModel, table=True):
+    """One (message, receiver) pair: pending -> done, or failed (retrying) -> parked."""
+
+    __tablename__ = "bus_delivery"
+    __table_args__ = (
+        UniqueConstraint("message_id", "receiver", name="uq_bus_delivery_message_receiver"),
+        Index("ix_bus_delivery_due", "status", "next_attempt_at"),
+        Index("ix_bus_delivery_flow_order", "module", "flowid", "message_seq"),
+        Index("ix_bus_delivery_message", "message_seq"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_seq: int
+    message_id: str = Field(max_length=40)
+    receiver: str = Field(max_length=120)
+    module: str = Field(max_length=40)
+    flowid: str = Field(max_length=40)
+    status: str = Field(default="pending", max_length=10)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, sa_type=Text)
+    next_attempt_at: datetime = _utc()
+    claimed_by: str | None = Field(default=None, max_length=60)
+    lease_until: datetime | None = _utc(default=None)
+    updated_at: datetime = _utc()
+
+
+class ProcessedRecord(SQLModel, table=True):
+    """The inbox: a receiver's effect and this row commit together, so a redelivery is skipped."""
+
+    __tablename__ = "bus_processed"
+
+    receiver: str = Field(primary_key=True, max_length=120)
+    message_id: str = Field(primary_key=True, max_length=40)
+    processed_at: datetime = _utc()
+
+
+PENDING, DONE, FAILED, PARKED = "pending", "done", "failed", "parked"
+WAITING = (PENDING, FAILED)

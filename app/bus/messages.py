@@ -1,0 +1,112 @@
+"""Messages are immutable values: ids and primitives, never ORM objects.
+
+Events are past tense and may have any number of receivers; commands are imperative and have
+exactly one; queries are answered synchronously and never logged. Every message names the order
+it belongs to: ``order_id`` is the flow's correlation id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+TYPE_PREFIX = "orderflow"
+SPEC_VERSION = "1.0"
+
+_registry: dict[str, type[Message]] = {}
+
+
+class Value(BaseModel):
+    """A small immutable value inside a message (an order line, say)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Message(Value):
+    kind: ClassVar[str] = "message"
+    owner: ClassVar[str] = ""  # the module that owns this contract, derived from where it lives
+    order_id: str
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if cls.kind not in ("event", "command") or cls.__name__ in ("Event", "Command"):
+            return
+        parts = cls.__module__.split(".")
+        if not cls.__dict__.get("owner"):
+            cls.owner = parts[-2] if parts[-1] == "contracts" else parts[-1]
+        _registry[cls.type_name()] = cls
+
+    @classmethod
+    def type_name(cls) -> str:
+        return f"{TYPE_PREFIX}.{cls.owner}.{cls.__name__}"
+
+    @classmethod
+    def short_name(cls) -> str:
+        return cls.__name__
+
+
+class Event(Message):
+    kind: ClassVar[str] = "event"
+
+
+class Command(Message):
+    kind: ClassVar[str] = "command"
+
+
+class Query(Value):
+    """A synchronous question to exactly one module; it changes nothing and is not logged."""
+
+    kind: ClassVar[str] = "query"
+
+
+def message_class(type_name: str) -> type[Message]:
+    try:
+        return _registry[type_name]
+    except KeyError:
+        raise LookupError(f"unknown message type {type_name!r}") from None
+
+
+def command_types() -> set[str]:
+    return {name for name, cls in _registry.items() if cls.kind == "command"}
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A logged message in CloudEvents 1.0 form, plus our extensions."""
+
+    id: str
+    type: str
+    source: str
+    time: datetime
+    kind: str
+    flowid: str
+    style: str
+    data: dict[str, Any]
+    causationid: str | None = None
+    seq: int | None = field(default=None, compare=False)
+
+    def message(self) -> Message:
+        return message_class(self.type).model_validate(self.data)
+
+    @property
+    def short_type(self) -> str:
+        return self.type.rsplit(".", 1)[-1]
+
+    def to_cloudevent(self) -> dict[str, Any]:
+        return {
+            "specversion": SPEC_VERSION,
+            "id": self.id,
+            "type": self.type,
+            "source": f"/orderflow/{self.source}",
+            "time": self.time.isoformat(),
+            "datacontenttype": "application/json",
+            "data": self.data,
+            "flowid": self.flowid,
+            "causationid": self.causationid,
+            "style": self.style,
+            "kind": self.kind,
+        }

@@ -1,0 +1,95 @@
+"""A unit of work: one transaction that rolls back unless committed. Messages published through
+it are written to the message log in the same transaction, and dispatched only after commit."""
+
+from __future__ import annotations
+
+import uuid
+from types import SimpleNamespace, TracebackType
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.orm import Session
+
+from app.bus import outbox
+from app.bus.messages import Envelope, Message, Query
+from app.bus.wiring import WiringError
+
+if TYPE_CHECKING:
+    from app.bus.bus import MessageBus
+
+
+def new_message_id() -> str:
+    return uuid.uuid4().hex
+
+
+class UnitOfWork:
+    """``with uow: ...; uow.commit()``. When it consumes a delivered message, the commit also
+    records that message as processed by its receiver, so a redelivery has no second effect."""
+
+    def __init__(self, bus: MessageBus, *, style: str, consuming: outbox.Claim | None = None,
+                 module: str | None = None) -> None:
+        self.bus = bus
+        self.style = style
+        self.consuming = consuming
+        self.module = module or (consuming.receiver.split(".", 1)[0] if consuming else None)
+        self.adapters: SimpleNamespace = bus.adapters
+        self.committed = False
+        self._published: list[Envelope] = []
+        self._session: Session | None = None
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            raise RuntimeError("use the unit of work inside 'with uow:'")
+        return self._session
+
+    def __enter__(self) -> UnitOfWork:
+        self._session = self.bus.db.session()
+        self._published = []
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        if self._session is not None:
+            self._session.rollback()
+            self._session.close()
+            self._session = None
+
+    def publish(self, message: Message) -> Envelope:
+        envelope = Envelope(
+            id=new_message_id(), type=message.type_name(), source=self._source_of(message),
+            time=self.bus.clock.now(), kind=message.kind, flowid=message.order_id,
+            style=self.style, data=message.model_dump(mode="json"),
+            causationid=self.consuming.envelope.id if self.consuming else None,
+        )
+        receivers = self.bus.wiring.receivers(self.style, envelope.type)
+        if message.kind == "command" and len(receivers) != 1:
+            raise WiringError(f"{envelope.short_type} has {len(receivers)} receivers in "
+                              f"{self.style}; a command needs exactly one")
+        outbox.append(self.session, envelope, receivers, envelope.time)
+        self._published.append(envelope)
+        return envelope
+
+    def _source_of(self, message: Message) -> str:
+        """Events come from the module that owns them; a command from the module sending it."""
+        return message.owner if message.kind == "event" else (self.module or message.owner)
+
+    def ask(self, query: Query) -> Any:
+        return self.bus.wiring.ask(query, self)
+
+    def commit(self) -> None:
+        if self.consuming is not None:
+            outbox.mark_processed(self.session, self.consuming.delivery_id,
+                                  self.consuming.receiver, self.consuming.envelope.id,
+                                  self.bus.clock.now())
+        self.session.commit()
+        self.committed = True
+        published, self._published = self._published, []
+        self.bus.after_commit(published)
+
+    def rollback(self) -> None:
+        self.session.rollback()
+        self._published = []
+
+    @property
+    def published(self) -> list[Envelope]:
+        return list(self._published)

@@ -1,0 +1,89 @@
+"""``flask --app wsgi orderflow ...`` or, once installed, ``orderflow ...``."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import ScriptInfo, with_appcontext
+
+from app import schema, wiring_report
+
+
+@click.group("orderflow")
+def orderflow() -> None:
+    """orderflow: order fulfilment in choreography, orchestration or hybrid style."""
+
+
+def _runtime():  # type: ignore[no-untyped-def]
+    return current_app.extensions["orderflow"]
+
+
+@orderflow.command("migrate")
+@with_appcontext
+def migrate() -> None:
+    """Apply the database migrations (safe to run again)."""
+    schema.upgrade(str(_runtime().bus.db.engine.url.render_as_string(hide_password=False)))
+    click.echo("database is up to date")
+
+
+@orderflow.command("init")
+@with_appcontext
+def init() -> None:
+    """Migrate, load the demo catalogue into an empty database, and make an admin token."""
+    from app.modules.inventory.demo import load_demo_catalogue
+
+    runtime = _runtime()
+    schema.upgrade(runtime.bus.db.engine.url.render_as_string(hide_password=False))
+    with runtime.bus.db.session() as session:
+        added = load_demo_catalogue(session, runtime.bus.clock.now())
+        session.commit()
+    click.echo(f"demo catalogue: {added} items added" if added else "catalogue already loaded")
+    _ensure_admin_token(current_app)
+
+
+def _ensure_admin_token(app: Flask) -> None:
+    from app import ADMIN_TOKEN_FILE
+
+    runtime = app.extensions["orderflow"]
+    if runtime.settings.admin_token:
+        click.echo("admin token: from ORDERFLOW_ADMIN_TOKEN")
+        return
+    stored = Path(app.instance_path) / ADMIN_TOKEN_FILE
+    if not stored.exists():
+        stored.parent.mkdir(parents=True, exist_ok=True)
+        stored.write_text(secrets.token_urlsafe(24) + "\n")
+        stored.chmod(0o600)
+    click.echo(f"admin token (stored in {stored}): {stored.read_text().strip()}")
+
+
+@orderflow.command("wiring")
+@click.option("--style", type=click.Choice(["choreography", "orchestration", "hybrid"]))
+@with_appcontext
+def wiring(style: str | None) -> None:
+    """Print who listens to what, per style, read from the live blinker signals."""
+    click.echo(wiring_report.markdown(_runtime().bus.wiring, [style] if style else None))
+
+
+@orderflow.command("demo")
+@click.option("--style", "styles", multiple=True,
+              type=click.Choice(["choreography", "orchestration", "hybrid"]),
+              help="Only these styles (default: all three).")
+def demo(styles: tuple[str, ...]) -> None:
+    """Place one order per ending in each style (inline dispatch, a throw-away database) and
+    print each order's path through the modules."""
+    from app import demo as demo_run
+
+    demo_run.run(styles or ("choreography", "orchestration", "hybrid"), click.echo)
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(orderflow)
+
+
+def main() -> None:
+    from app import create_app
+
+    orderflow.main(obj=ScriptInfo(create_app=lambda: create_app()))

@@ -1,0 +1,54 @@
+"""The only source of "now". Production uses the system clock; tests and demos move a manual one."""
+
+from __future__ import annotations
+
+import re
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+_DURATION = re.compile(
+    r"P(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
+    r"(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?"
+)
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class ManualClock:
+    """A clock that only moves when told to ("7 days pass")."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def advance(self, by: timedelta | str) -> datetime:
+        step = parse_duration(by) if isinstance(by, str) else by
+        with self._lock:
+            self._now += step
+            return self._now
+
+
+def parse_duration(text: str) -> timedelta:
+    """ISO-8601 duration such as ``P7D`` or ``PT0.5S``; raises ValueError when malformed."""
+    match = _DURATION.fullmatch(text.strip().upper())
+    if not match or text.strip().upper() in ("P", "PT") or text.strip().upper().endswith("T"):
+        raise ValueError(f"{text!r} is not an ISO-8601 duration such as P7D or PT30S")
+    parts = {name: float(value) for name, value in match.groupdict().items() if value}
+    return timedelta(**parts)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite hands datetimes back naive; everything we store is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -1,0 +1,79 @@
+"""Settings from ``ORDERFLOW_*`` environment variables; every one is listed in the README."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from typing import Any
+
+from app.clock import parse_duration
+
+STYLES = ("choreography", "orchestration", "hybrid")
+DISPATCH_MODES = ("background", "inline")
+
+
+class ConfigError(ValueError):
+    """A setting has a value we cannot run with; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    style: str = "hybrid"
+    database_url: str | None = None  # None: a SQLite file under the instance folder
+    dispatch: str = "background"
+    admin_token: str | None = None
+    retry_base: timedelta = timedelta(seconds=1)
+    retry_factor: float = 2.0
+    retry_max_attempts: int = 5
+    lease: timedelta = timedelta(seconds=30)
+    dispatch_threads: int = 1
+    max_body_bytes: int = 64 * 1024
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _require(self.style in STYLES, "ORDERFLOW_STYLE", self.style, " | ".join(STYLES))
+        _require(self.dispatch in DISPATCH_MODES, "ORDERFLOW_DISPATCH", self.dispatch,
+                 " | ".join(DISPATCH_MODES))
+        _require(self.retry_max_attempts >= 1, "ORDERFLOW_RETRY_MAX_ATTEMPTS",
+                 self.retry_max_attempts, "a whole number of at least 1")
+        _require(self.retry_factor >= 1, "ORDERFLOW_RETRY_FACTOR", self.retry_factor,
+                 "a number of at least 1")
+        _require(self.dispatch_threads >= 1, "ORDERFLOW_DISPATCH_THREADS",
+                 self.dispatch_threads, "a whole number of at least 1")
+
+    def but(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+def _require(ok: bool, name: str, value: object, expected: str) -> None:
+    if not ok:
+        raise ConfigError(f"{name}={value!r} is not valid; expected {expected}")
+
+
+_PARSERS = {
+    "style": ("ORDERFLOW_STYLE", str),
+    "database_url": ("ORDERFLOW_DATABASE_URL", str),
+    "dispatch": ("ORDERFLOW_DISPATCH", str),
+    "admin_token": ("ORDERFLOW_ADMIN_TOKEN", str),
+    "retry_base": ("ORDERFLOW_RETRY_BASE", parse_duration),
+    "retry_factor": ("ORDERFLOW_RETRY_FACTOR", float),
+    "retry_max_attempts": ("ORDERFLOW_RETRY_MAX_ATTEMPTS", int),
+    "lease": ("ORDERFLOW_LEASE", parse_duration),
+    "dispatch_threads": ("ORDERFLOW_DISPATCH_THREADS", int),
+    "max_body_bytes": ("ORDERFLOW_MAX_BODY_BYTES", int),
+}
+
+
+def from_environment(environ: dict[str, str] | None = None) -> Settings:
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for attribute, (name, parse) in _PARSERS.items():
+        raw = environ.get(name, "").strip()
+        if not raw:
+            continue
+        try:
+            values[attribute] = parse(raw)
+        except ValueError as error:
+            raise ConfigError(f"{name}={raw!r} is not valid: {error}") from error
+    return Settings(**values)

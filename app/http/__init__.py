@@ -1,0 +1,1 @@
+"""Web plumbing shared by the modules' APIs: JSON errors, admin auth, money formats."""

@@ -1,0 +1,75 @@
+"""Every error leaves as ``{"error": {"code", "message", "details"}}`` with a 4xx/5xx status."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from pydantic import ValidationError
+from werkzeug.exceptions import HTTPException
+
+BODY_METHODS = ("POST", "PUT", "PATCH")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.details = status, code, message, details
+
+
+def error_response(status: int, code: str, message: str, details: Any = None) -> Response:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        body["details"] = details
+    response = jsonify({"error": body})
+    response.status_code = status
+    return response
+
+
+def validation_error_response(error: ValidationError) -> Response:
+    """flask-openapi3 calls this when a request does not match its model."""
+    details = [{"where": ".".join(str(part) for part in problem["loc"]) or "body",
+                "problem": problem["msg"], "type": problem["type"]}
+               for problem in error.errors(include_url=False)]
+    first = details[0] if details else {"where": "body", "problem": "invalid"}
+    return error_response(422, "invalid_request",
+                          f"{first['where']}: {first['problem']}", details)
+
+
+def _check_json_body() -> Response | None:
+    if request.method not in BODY_METHODS or not request.path.startswith("/api/"):
+        return None
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        return error_response(400, "malformed_json", "the body is empty; send a JSON object")
+    if not request.is_json:
+        return error_response(415, "unsupported_media_type",
+                              "send the body as JSON with 'Content-Type: application/json'")
+    try:
+        json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as error:
+        where = (f"line {error.lineno}, column {error.colno}"
+                 if isinstance(error, json.JSONDecodeError) else "body")
+        return error_response(400, "malformed_json", f"the body is not valid JSON ({where})",
+                              {"where": where, "problem": str(error)})
+    return None
+
+
+def register(app: Flask) -> None:
+    app.before_request(_check_json_body)
+
+    @app.errorhandler(ApiError)
+    def _api_error(error: ApiError) -> Response:
+        return error_response(error.status, error.code, error.message, error.details)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException) -> Response:
+        if error.response is not None and error.response.mimetype == "application/json":
+            return error.response  # already one of ours (a validation error)
+        code = (error.name or "error").lower().replace(" ", "_")
+        if error.code == 413:
+            limit = app.config.get("MAX_CONTENT_LENGTH")
+            return error_response(413, "body_too_large",
+                                  f"the body is larger than the limit of {limit} bytes")
+        return error_response(error.code or 500, code, error.description or code)

@@ -1,0 +1,28 @@
+"""How values look on the wire."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from flask import current_app
+
+from app.clock import as_utc
+
+
+def money(cents: int) -> str:
+    """2490 -> "24.90": exact, unlike a float."""
+    return f"{Decimal(cents) / 100:.2f}"
+
+
+def cents(amount: Decimal) -> int:
+    return int((amount * 100).to_integral_value())
+
+
+def timestamp(moment: datetime | None) -> str | None:
+    return as_utc(moment).isoformat() if moment else None
+
+
+def runtime():  # type: ignore[no-untyped-def]
+    """The running app's bus, settings and admin token (see ``app.Runtime``)."""
+    return current_app.extensions["orderflow"]

@@ -1,0 +1,38 @@
+"""Health and the live wiring report."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from flask_openapi3 import APIBlueprint, Tag
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import text
+
+from app.config import STYLES
+from app.http.formats import runtime
+
+blueprint = APIBlueprint("system", __name__, abp_tags=[Tag(name="system")])
+
+
+class WiringQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    style: Literal[STYLES] | None = None  # type: ignore[valid-type]
+
+
+@blueprint.get("/healthz")
+def health() -> Any:
+    """Is the process up and can it reach its database?"""
+    with runtime().bus.db.reading() as session:
+        session.execute(text("SELECT 1"))
+    return {"status": "ok", "style": runtime().settings.style,
+            "dispatch": runtime().settings.dispatch}
+
+
+@blueprint.get("/api/wiring")
+def wiring(query: WiringQuery) -> Any:
+    """Per style: who listens to which signal (read from the live blinker signals), which
+    commands each module sends, and which module knows which other module's message types."""
+    live = runtime().bus.wiring
+    styles = [query.style] if query.style else list(STYLES)
+    return {"styles": {style: {"subscriptions": live.subscriptions(style),
+                               "coupling": live.coupling(style)} for style in styles}}

@@ -1,0 +1,26 @@
+"""The demo catalogue that ``make run`` loads into an empty database."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+from sqlmodel import select
+
+from app.modules.inventory.models import Item
+
+DEMO_CATALOGUE = [
+    ("sku-1", "Espresso beans, 1 kg", 2490, 100),
+    ("sku-2", "Hand grinder", 5900, 25),
+    ("sku-3", "Milk jug, 350 ml", 1450, 40),
+    ("sku-4", "Tamper, 58 mm", 2900, 15),
+    ("sku-last", "Limited-edition cup (one left)", 3900, 1),
+    ("sku-none", "Sold-out scale", 7900, 0),
+]
+
+
+def load_demo_catalogue(session: Session, now) -> int:  # type: ignore[no-untyped-def]
+    """Add the demo items when the catalogue is empty; returns how many were added."""
+    if session.exec(select(Item).limit(1)).first() is not None:
+        return 0
+    session.add_all(Item(sku=sku, name=name, price_cents=price, stock=stock, updated_at=now)
+                    for sku, name, price, stock in DEMO_CATALOGUE)
+    return len(DEMO_CATALOGUE)

@@ -1,0 +1,1 @@
+"""Which messages inventory listens to, one file per style."""

@@ -1,0 +1,33 @@
+"""Choreography: inventory must know orders' and payment's events to decide when to act."""
+
+from app.bus import UnitOfWork
+from app.modules.inventory import service
+from app.modules.inventory.contracts import GoodsLine
+from app.modules.orders.contracts import OrderCancelled, OrderPlaced
+from app.modules.payment.contracts import PaymentReceived
+
+
+def when_order_placed_note_the_goods_it_needs(msg: OrderPlaced, uow: UnitOfWork) -> None:
+    with uow:
+        service.expect(uow, order_id=msg.order_id,
+                       lines=[GoodsLine(sku=i.sku, quantity=i.quantity) for i in msg.items])
+        uow.commit()
+
+
+def when_payment_received_fetch_goods(msg: PaymentReceived, uow: UnitOfWork) -> None:
+    with uow:
+        service.fetch_expected(uow, order_id=msg.order_id)
+        uow.commit()
+
+
+def when_order_cancelled_release_goods(msg: OrderCancelled, uow: UnitOfWork) -> None:
+    with uow:
+        service.release(uow, order_id=msg.order_id)
+        uow.commit()
+
+
+SUBSCRIPTIONS = [
+    (OrderPlaced, when_order_placed_note_the_goods_it_needs),
+    (PaymentReceived, when_payment_received_fetch_goods),
+    (OrderCancelled, when_order_cancelled_release_goods),
+]

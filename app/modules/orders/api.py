@@ -1,0 +1,182 @@
+"""Orders' HTTP API: place an order, read it, list orders, read its timeline."""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated, Any, Literal
+
+from flask import url_for
+from flask_openapi3 import APIBlueprint, Tag
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from sqlmodel import Session, col, select
+
+from app.bus.outbox import load_flow
+from app.config import STYLES
+from app.http.errors import ApiError
+from app.http.formats import money, runtime, timestamp
+from app.modules.orders import service
+from app.modules.orders.models import STATUSES, Order, OrderLineRecord
+
+blueprint = APIBlueprint("orders", __name__, url_prefix="/api/orders",
+                         abp_tags=[Tag(name="orders")])
+
+MAX_QUANTITY = 100
+MAX_LINES = 50
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CustomerIn(Strict):
+    id: Annotated[Text, StringConstraints(max_length=64)]
+    name: Annotated[Text, StringConstraints(max_length=200)]
+    address: Annotated[Text, StringConstraints(max_length=500)]
+    vip: Annotated[bool, Field(strict=True)] = False
+
+
+class ItemIn(Strict):
+    sku: Annotated[Text, StringConstraints(max_length=40)]
+    quantity: Annotated[int, Field(strict=True, ge=1, le=MAX_QUANTITY)]
+
+
+class PaymentIn(Strict):
+    token: Annotated[Text, StringConstraints(max_length=64)]
+    method: Literal["card"] = "card"
+
+
+class PlaceOrderIn(Strict):
+    customer: CustomerIn
+    items: Annotated[list[ItemIn], Field(min_length=1, max_length=MAX_LINES)]
+    payment: PaymentIn
+    style: Literal["choreography", "orchestration", "hybrid"] | None = None
+
+    @field_validator("items")
+    @classmethod
+    def _one_line_per_sku(cls, items: list[ItemIn]) -> list[ItemIn]:
+        skus = [item.sku for item in items]
+        duplicates = sorted({sku for sku in skus if skus.count(sku) > 1})
+        if duplicates:
+            raise ValueError(f"each sku may appear once; repeated: {', '.join(duplicates)}")
+        return items
+
+
+class OrderPath(Strict):
+    order_id: Annotated[str, StringConstraints(max_length=40)]
+
+
+class OrderListQuery(Strict):
+    status: Literal[STATUSES] | None = None  # type: ignore[valid-type]
+    style: Literal[STYLES] | None = None  # type: ignore[valid-type]
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    cursor: Annotated[str, StringConstraints(max_length=40)] | None = None
+
+
+@blueprint.post("", responses={202: None, 404: None, 422: None})
+def place_order(body: PlaceOrderIn) -> Any:
+    """Place an order. It is accepted at once (202) and fulfilled by the modules' messages."""
+    bus = runtime().bus
+    request = service.PlaceOrder(
+        customer=service.Customer(**body.customer.model_dump()),
+        items=tuple((item.sku, item.quantity) for item in body.items),
+        payment_token=body.payment.token, payment_method=body.payment.method)
+    with bus.unit_of_work(style=body.style, module="orders") as uow:
+        try:
+            order = service.place(uow, request)
+        except service.UnknownSkus as unknown:
+            raise ApiError(422, "unknown_sku", f"not in the catalogue: {unknown}",
+                           [{"where": f"body.items.{i}.sku", "problem": "unknown sku"}
+                            for i, item in enumerate(body.items) if item.sku in unknown.skus]
+                           ) from None
+        uow.commit()
+    location = url_for("orders.get_order", order_id=order.id)
+    return _read(order.id), 202, {"Location": location}
+
+
+@blueprint.get("/<order_id>")
+def get_order(path: OrderPath) -> Any:
+    """An order: status, reason when cancelled, style, customer, items, total, times."""
+    return _read(path.order_id)
+
+
+@blueprint.get("")
+def list_orders(query: OrderListQuery) -> Any:
+    """Orders, newest first, a keyset page at a time: pass ``next_cursor`` back as ``cursor``."""
+    statement = select(Order).order_by(col(Order.seq).desc()).limit(query.limit + 1)
+    if query.status:
+        statement = statement.where(Order.status == query.status)
+    if query.style:
+        statement = statement.where(Order.style == query.style)
+    if query.cursor:
+        statement = statement.where(col(Order.seq) < _decode_cursor(query.cursor))
+    with runtime().bus.db.reading() as session:
+        orders = list(session.exec(statement))
+        page, more = orders[: query.limit], len(orders) > query.limit
+        items = [order_view(order, None) for order in page]
+    return {"items": items, "next_cursor": _encode_cursor(page[-1].seq) if more else None}
+
+
+@blueprint.get("/<order_id>/timeline")
+def get_timeline(path: OrderPath) -> Any:
+    """The order's messages in publication order, as CloudEvents, with each receiver's state."""
+    with runtime().bus.db.reading() as session:
+        _find(session, path.order_id)
+        envelopes, deliveries = load_flow(session, path.order_id)
+    return {"order_id": path.order_id,
+            "messages": [{**envelope.to_cloudevent(), "seq": envelope.seq,
+                          "deliveries": [_delivery_view(row)
+                                         for row in deliveries.get(envelope.id, [])]}
+                         for envelope in envelopes]}
+
+
+def _read(order_id: str) -> dict[str, Any]:
+    with runtime().bus.db.reading() as session:
+        order = _find(session, order_id)
+        lines = session.exec(select(OrderLineRecord).where(OrderLineRecord.order_id == order_id)
+                             .order_by(col(OrderLineRecord.id))).all()
+        return order_view(order, list(lines))
+
+
+def _find(session: Session, order_id: str) -> Order:
+    order = session.exec(select(Order).where(Order.id == order_id)).first()
+    if order is None:
+        raise ApiError(404, "order_not_found", f"there is no order {order_id!r}")
+    return order
+
+
+def order_view(order: Order, lines: list[OrderLineRecord] | None) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "id": order.id, "status": order.status, "reason": order.reason, "style": order.style,
+        "customer": {"id": order.customer_id, "name": order.customer_name,
+                     "address": order.address, "vip": order.vip},
+        "total": money(order.total_cents),
+        "created_at": timestamp(order.created_at), "updated_at": timestamp(order.updated_at),
+    }
+    if lines is not None:
+        view["items"] = [{"sku": li.sku, "name": li.name, "quantity": li.quantity,
+                          "unit_price": money(li.unit_price_cents)} for li in lines]
+    return view
+
+
+def _delivery_view(row: dict[str, Any]) -> dict[str, Any]:
+    return {"receiver": row["receiver"], "module": row["module"], "status": row["status"],
+            "attempts": row["attempts"], "last_error": row["last_error"],
+            "next_attempt_at": timestamp(row["next_attempt_at"]) if row["status"] != "done"
+            else None}
+
+
+def _encode_cursor(seq: int | None) -> str:
+    return base64.urlsafe_b64encode(f"o:{seq}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        prefix, _, number = text.partition(":")
+        if prefix != "o":
+            raise ValueError(cursor)
+        return int(number)
+    except ValueError:
+        raise ApiError(400, "invalid_cursor", "cursor is not one this API handed out",
+                       {"where": "query.cursor"}) from None

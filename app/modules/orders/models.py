@@ -1,0 +1,58 @@
+"""Orders' tables (prefix ``orders_``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DateTime, Index
+from sqlmodel import Field, SQLModel
+
+PLACED, PAID, FETCHED, DELIVERED, CANCELLED = "placed", "paid", "fetched", "delivered", "cancelled"
+STATUSES = (PLACED, PAID, FETCHED, DELIVERED, CANCELLED)
+TERMINAL = (DELIVERED, CANCELLED)
+
+
+class Order(SQLModel, table=True):
+    __tablename__ = "orders_order"
+    __table_args__ = (
+        Index("ix_orders_order_status_seq", "status", "seq"),
+        Index("ix_orders_order_style_seq", "style", "seq"),
+    )
+
+    seq: int | None = Field(default=None, primary_key=True)  # keyset pagination follows it
+    id: str = Field(unique=True, max_length=40)  # public and unguessable
+    style: str = Field(max_length=20)
+    status: str = Field(max_length=30)
+    reason: str | None = Field(default=None, max_length=60)
+    customer_id: str = Field(max_length=64)
+    customer_name: str = Field(max_length=200)
+    address: str = Field(max_length=500)
+    vip: bool = False
+    payment_method: str = Field(max_length=20)
+    payment_token: str = Field(max_length=64)
+    total_cents: int
+    payment_id: str | None = Field(default=None, max_length=40)
+    pick_id: str | None = Field(default=None, max_length=40)
+    created_at: datetime = Field(sa_type=DateTime(timezone=True))
+    updated_at: datetime = Field(sa_type=DateTime(timezone=True))
+
+
+class OrderLineRecord(SQLModel, table=True):
+    __tablename__ = "orders_line"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: str = Field(index=True, max_length=40)
+    sku: str = Field(max_length=40)
+    name: str = Field(max_length=200)
+    quantity: int
+    unit_price_cents: int
+
+
+class StatusChange(SQLModel, table=True):
+    __tablename__ = "orders_status_change"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: str = Field(index=True, max_length=40)
+    status: str = Field(max_length=30)
+    reason: str | None = Field(default=None, max_length=60)
+    at: datetime = Field(sa_type=DateTime(timezone=True))

@@ -1,0 +1,1 @@
+"""Which messages orders listens to, and which commands it sends, one file per style."""

@@ -1,0 +1,137 @@
+"""Orders' use cases. Each takes an open unit of work; the caller commits."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from sqlmodel import select
+
+from app.bus import UnitOfWork
+from app.modules.inventory.contracts import GoodsLine, QuoteItems
+from app.modules.orders.contracts import OrderCancelled, OrderDelivered, OrderLine, OrderPlaced
+from app.modules.orders.models import (
+    CANCELLED,
+    DELIVERED,
+    PLACED,
+    TERMINAL,
+    Order,
+    OrderLineRecord,
+    StatusChange,
+)
+
+
+@dataclass(frozen=True)
+class Customer:
+    id: str
+    name: str
+    address: str
+    vip: bool = False
+
+
+@dataclass(frozen=True)
+class PlaceOrder:
+    customer: Customer
+    items: tuple[tuple[str, int], ...]  # (sku, quantity)
+    payment_token: str
+    payment_method: str = "card"
+
+
+class UnknownSkus(Exception):
+    def __init__(self, skus: tuple[str, ...]) -> None:
+        super().__init__(", ".join(skus))
+        self.skus = skus
+
+
+class OrderNotFound(LookupError):
+    pass
+
+
+def new_order_id() -> str:
+    return f"ord_{secrets.token_urlsafe(15)}"
+
+
+def place(uow: UnitOfWork, request: PlaceOrder) -> Order:
+    quote = uow.ask(QuoteItems(skus=tuple(sku for sku, _ in request.items)))
+    if quote.unknown_skus:
+        raise UnknownSkus(quote.unknown_skus)
+    prices = {item.sku: item for item in quote.items}
+    now, customer = uow.bus.clock.now(), request.customer
+    lines = [OrderLineRecord(sku=sku, name=prices[sku].name, quantity=quantity,
+                             unit_price_cents=prices[sku].price_cents)
+             for sku, quantity in request.items]
+    order = Order(id=new_order_id(), style=uow.style, status=PLACED, customer_id=customer.id,
+                  customer_name=customer.name, address=customer.address, vip=customer.vip,
+                  payment_method=request.payment_method, payment_token=request.payment_token,
+                  total_cents=sum(li.quantity * li.unit_price_cents for li in lines),
+                  created_at=now, updated_at=now)
+    for line in lines:
+        line.order_id = order.id
+    uow.session.add_all([order, *lines, StatusChange(order_id=order.id, status=PLACED, at=now)])
+    uow.publish(_placed_event(order, lines))
+    return order
+
+
+def _placed_event(order: Order, lines: list[OrderLineRecord]) -> OrderPlaced:
+    return OrderPlaced(
+        order_id=order.id, customer_id=order.customer_id, customer_name=order.customer_name,
+        address=order.address, vip=order.vip, items=order_lines(lines),
+        total_cents=order.total_cents, payment_method=order.payment_method,
+        payment_token=order.payment_token)
+
+
+def load(uow: UnitOfWork, order_id: str) -> Order:
+    order = uow.session.exec(select(Order).where(Order.id == order_id)).first()
+    if order is None:
+        raise OrderNotFound(order_id)
+    return order
+
+
+def lines_of(uow: UnitOfWork, order_id: str) -> list[OrderLineRecord]:
+    return list(uow.session.exec(select(OrderLineRecord)
+                                 .where(OrderLineRecord.order_id == order_id)
+                                 .order_by(OrderLineRecord.id)))
+
+
+def order_lines(lines: list[OrderLineRecord]) -> tuple[OrderLine, ...]:
+    return tuple(OrderLine(sku=li.sku, quantity=li.quantity, unit_price_cents=li.unit_price_cents)
+                 for li in lines)
+
+
+def goods_lines(lines: list[OrderLineRecord]) -> tuple[GoodsLine, ...]:
+    return tuple(GoodsLine(sku=li.sku, quantity=li.quantity) for li in lines)
+
+
+def advance(uow: UnitOfWork, order_id: str, status: str, **facts: str) -> Order | None:
+    """Move an order on and keep the facts learned (payment id, pick id). An order that has
+    already ended ignores late news: returns None."""
+    order = load(uow, order_id)
+    if order.status in TERMINAL:
+        return None
+    for name, value in facts.items():
+        setattr(order, name, value)
+    _set_status(uow, order, status)
+    return order
+
+
+def deliver(uow: UnitOfWork, order_id: str) -> Order | None:
+    order = advance(uow, order_id, DELIVERED)
+    if order is not None:
+        uow.publish(OrderDelivered(order_id=order.id))
+    return order
+
+
+def cancel(uow: UnitOfWork, order_id: str, reason: str) -> Order | None:
+    order = load(uow, order_id)
+    if order.status in TERMINAL:
+        return None
+    _set_status(uow, order, CANCELLED, reason)
+    uow.publish(OrderCancelled(order_id=order.id, reason=reason))
+    return order
+
+
+def _set_status(uow: UnitOfWork, order: Order, status: str, reason: str | None = None) -> None:
+    now = uow.bus.clock.now()
+    order.status, order.reason, order.updated_at = status, reason, now
+    uow.session.add_all([order, StatusChange(order_id=order.id, status=status, reason=reason,
+                                             at=now)])

@@ -1,0 +1,1 @@
+"""Payment: collects money for orders through a payment provider, and refunds it."""

@@ -1,0 +1,78 @@
+"""A simulated card processor with deterministic test tokens, like a real processor's sandbox.
+
+``tok_ok`` succeeds, ``tok_decline`` is declined, ``tok_flaky`` fails transiently twice per
+idempotency key and then succeeds, ``tok_clarify`` needs a person to clarify it. Any other
+token is declined as invalid. Calls with the same idempotency key return the first answer, so a
+retried charge never takes the money twice."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class TransientProviderError(RuntimeError):
+    """The provider could not answer this time; the same call may succeed later."""
+
+
+@dataclass(frozen=True)
+class Charge:
+    status: str  # succeeded | declined | needs_clarification
+    charge_id: str | None = None
+    reason: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "succeeded"
+
+
+class PaymentProvider(Protocol):
+    def charge(self, token: str, amount_cents: int, idempotency_key: str) -> Charge: ...
+
+    def refund(self, charge_id: str, amount_cents: int, idempotency_key: str) -> str: ...
+
+
+FLAKY_FAILURES = 2
+
+
+class SimulatedPaymentProvider:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._charges: dict[str, Charge] = {}
+        self._refunds: dict[str, str] = {}
+        self._attempts: Counter[str] = Counter()
+        self.charged_cents = 0
+        self.refunded_cents = 0
+
+    def charge(self, token: str, amount_cents: int, idempotency_key: str) -> Charge:
+        with self._lock:
+            if idempotency_key in self._charges:
+                return self._charges[idempotency_key]
+            self._attempts[idempotency_key] += 1
+            if token == "tok_flaky" and self._attempts[idempotency_key] <= FLAKY_FAILURES:
+                raise TransientProviderError("payment provider timed out (tok_flaky)")
+            outcome = _outcome_for(token)
+            if outcome.ok:
+                self.charged_cents += amount_cents
+            self._charges[idempotency_key] = outcome
+            return outcome
+
+    def refund(self, charge_id: str, amount_cents: int, idempotency_key: str) -> str:
+        with self._lock:
+            if idempotency_key not in self._refunds:
+                self._refunds[idempotency_key] = f"re_{uuid.uuid4().hex[:16]}"
+                self.refunded_cents += amount_cents
+            return self._refunds[idempotency_key]
+
+
+def _outcome_for(token: str) -> Charge:
+    if token in ("tok_ok", "tok_flaky"):
+        return Charge("succeeded", charge_id=f"ch_{uuid.uuid4().hex[:16]}")
+    if token == "tok_clarify":
+        return Charge("needs_clarification", reason="needs_clarification")
+    if token == "tok_decline":
+        return Charge("declined", reason="card_declined")
+    return Charge("declined", reason="invalid_token")

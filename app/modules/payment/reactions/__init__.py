@@ -1,0 +1,1 @@
+"""Which messages payment listens to, one file per style."""

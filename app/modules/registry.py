@@ -1,0 +1,41 @@
+"""Plugs the four modules into the bus and the web app. The composition root calls this; no
+module knows it exists."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from flask import Flask
+
+from app.bus.wiring import Wiring
+from app.modules import MODULES
+from app.modules.inventory import service as inventory
+from app.modules.inventory.contracts import QuoteItems
+
+
+def reactions(module: str, style: str) -> ModuleType:
+    return importlib.import_module(f"app.modules.{module}.reactions.{style}")
+
+
+def connect(wiring: Wiring) -> None:
+    for style in wiring.styles:
+        for module in MODULES:
+            wired = reactions(module, style)
+            for message_type, receiver in wired.SUBSCRIPTIONS:
+                wiring.connect(style, message_type, receiver, module)
+            wiring.declare_sends(style, module, getattr(wired, "SENDS", []))
+    wiring.answer(QuoteItems, inventory.quote)
+
+
+def register_blueprints(app: Flask) -> None:
+    for module in ("orders", "inventory"):
+        api = importlib.import_module(f"app.modules.{module}.api")
+        app.register_api(api.blueprint)  # type: ignore[attr-defined]
+
+
+def load_models() -> None:
+    """Import every module's tables so that ``SQLModel.metadata`` knows them all."""
+    importlib.import_module("app.bus.log")
+    for module in MODULES:
+        importlib.import_module(f"app.modules.{module}.models")

@@ -1,0 +1,1 @@
+"""Shipping: hands parcels to a carrier and reports whether they went out."""

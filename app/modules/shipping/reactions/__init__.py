@@ -1,0 +1,1 @@
+"""Which messages shipping listens to, one file per style."""

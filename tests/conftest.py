@@ -1,0 +1,85 @@
+"""Shared fixtures: a real SQLite file per test, the manual clock, inline dispatch."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlmodel import SQLModel
+
+from app import create_app
+from app.clock import ManualClock
+from app.config import STYLES, Settings
+from app.modules.inventory.demo import load_demo_catalogue
+from app.modules.registry import load_models
+
+ADMIN = "test-admin-token"
+ADMIN_HEADERS = {"Authorization": f"Bearer {ADMIN}"}
+
+__all__ = ["ADMIN", "ADMIN_HEADERS", "STYLES", "wait_for"]
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 20.0, every: float = 0.02) -> Any:
+    """Poll until ``condition()`` is truthy; fail after ``timeout`` seconds. Never a fixed sleep."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(every)
+
+
+def build_app(url: str, *, clock: ManualClock | None = None, seed: bool = True,
+              **settings: Any) -> Flask:
+    settings.setdefault("dispatch", "inline")
+    settings.setdefault("admin_token", ADMIN)
+    app = create_app(Settings(database_url=url, **settings), clock=clock or ManualClock())
+    runtime = app.extensions["orderflow"]
+    load_models()
+    SQLModel.metadata.create_all(runtime.bus.db.engine)
+    if seed:
+        with runtime.bus.db.session() as session:
+            load_demo_catalogue(session, runtime.bus.clock.now())
+            session.commit()
+    return app
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'shop.db'}"
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def make_app(database_url: str, clock: ManualClock) -> Iterator[Callable[..., Flask]]:
+    """Build apps on this test's database; each is closed at the end (a 'restart' is two)."""
+    apps: list[Flask] = []
+
+    def factory(**settings: Any) -> Flask:
+        app = build_app(database_url, clock=clock, **settings)
+        apps.append(app)
+        return app
+
+    yield factory
+    for app in apps:
+        app.extensions["orderflow"].close()
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask]) -> Flask:
+    return make_app()
+
+
+@pytest.fixture
+def client(app: Flask):  # type: ignore[no-untyped-def]
+    return app.test_client()

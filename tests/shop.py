@@ -1,0 +1,63 @@
+"""A small driver for business scenarios: place orders and observe what a user could observe
+(status, stock, money, the timeline) through the HTTP API and the simulated bank."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from app.clock import ManualClock
+
+HOME = "1 Main Street, Springfield"
+
+
+class Shop:
+    def __init__(self, app: Flask, clock: ManualClock) -> None:
+        self.app, self.clock = app, clock
+        self.client = app.test_client()
+        self.runtime = app.extensions["orderflow"]
+        self.initial = {item["sku"]: item["available"] for item in self.catalogue()}
+
+    def place(self, *, style: str, token: str = "tok_ok", address: str = HOME,
+              items: tuple[tuple[str, int], ...] = (("sku-1", 1),), vip: bool = False) -> str:
+        response = self.client.post("/api/orders", json={
+            "customer": {"id": "c-1", "name": "Ada Lovelace", "address": address, "vip": vip},
+            "items": [{"sku": sku, "quantity": quantity} for sku, quantity in items],
+            "payment": {"token": token}, "style": style})
+        assert response.status_code == 202, response.get_json()
+        return response.get_json()["id"]
+
+    def settle(self) -> int:
+        return self.runtime.bus.settle()
+
+    def pass_time(self, duration: str) -> None:
+        self.clock.advance(duration)
+        self.settle()
+
+    def order(self, order_id: str) -> dict[str, Any]:
+        return self.client.get(f"/api/orders/{order_id}").get_json()
+
+    def catalogue(self) -> list[dict[str, Any]]:
+        return self.client.get("/api/catalog").get_json()["items"]
+
+    def stock(self, sku: str) -> int:
+        return next(item["available"] for item in self.catalogue() if item["sku"] == sku)
+
+    def timeline(self, order_id: str) -> list[dict[str, Any]]:
+        return self.client.get(f"/api/orders/{order_id}/timeline").get_json()["messages"]
+
+    def timeline_types(self, order_id: str) -> list[str]:
+        return [message["type"].rsplit(".", 1)[-1] for message in self.timeline(order_id)]
+
+    @property
+    def charged_cents(self) -> int:
+        return self.runtime.bus.adapters.payment_provider.charged_cents
+
+    @property
+    def refunded_cents(self) -> int:
+        return self.runtime.bus.adapters.payment_provider.refunded_cents
+
+    @property
+    def parcels_sent(self) -> int:
+        return self.runtime.bus.adapters.carrier.parcels_sent
