@@ -125,13 +125,14 @@ def mark_processed(session: Session, delivery_id: int, receiver: str, message_id
 
 
 def mark_duplicate_done(session: Session, delivery_id: int, now: datetime) -> None:
-    _finish(session, delivery_id, now)
+    """The effect happened in an earlier attempt; this one only closes the books."""
+    _finish(session, delivery_id, now, attempted=False)
 
 
-def _finish(session: Session, delivery_id: int, now: datetime) -> None:
+def _finish(session: Session, delivery_id: int, now: datetime, attempted: bool = True) -> None:
     session.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(
-        status=DONE, attempts=deliveries.c.attempts + 1, claimed_by=None, lease_until=None,
-        last_error=None, updated_at=now))
+        status=DONE, attempts=deliveries.c.attempts + int(attempted), claimed_by=None,
+        lease_until=None, last_error=None, updated_at=now))
 
 
 def record_failure(session: Session, delivery_id: int, error: str, now: datetime,

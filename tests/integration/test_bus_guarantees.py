@@ -1,0 +1,305 @@
+"""Each delivery guarantee of DESIGN section 4 has a test here that would fail without it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select, update
+from sqlmodel import SQLModel
+
+from app.bus import Command, Event, MessageBus, UnitOfWork, WiringError
+from app.bus.dispatcher import Dispatcher
+from app.bus.log import DeliveryRecord, MessageRecord
+from app.clock import ManualClock
+from app.config import Settings
+from app.db import Database, make_engine
+from app.modules.registry import load_models
+
+STYLE = "choreography"
+effects = Table("test_effect", MetaData(), Column("id", Integer, primary_key=True),
+                Column("receiver", String), Column("note", String))
+
+
+class Pinged(Event):
+    note: str = ""
+
+
+class Ponged(Event):
+    note: str = ""
+
+
+class RingBell(Command):
+    pass
+
+
+def make_bus(url: str, clock: ManualClock, **settings) -> MessageBus:  # type: ignore[no-untyped-def]
+    settings.setdefault("dispatch", "inline")
+    db = Database(make_engine(url))
+    load_models()
+    SQLModel.metadata.create_all(db.engine)
+    effects.create(db.engine, checkfirst=True)
+    return MessageBus(db, Settings(database_url=url, **settings), clock)
+
+
+def recorder(name: str):  # type: ignore[no-untyped-def]
+    """A receiver whose effect is a row, committed with the message's processed record."""
+    def receiver(msg: Pinged, uow: UnitOfWork) -> None:
+        with uow:
+            uow.session.execute(insert(effects).values(receiver=name, note=msg.note))
+            uow.commit()
+    receiver.__name__ = f"record_{name}"
+    return receiver
+
+
+def failing(times: int, name: str = "flaky"):  # type: ignore[no-untyped-def]
+    """Raises the first ``times`` calls, then records its effect."""
+    calls = {"n": 0}
+    record = recorder(name)
+
+    def receiver(msg: Pinged, uow: UnitOfWork) -> None:
+        calls["n"] += 1
+        if calls["n"] <= times:
+            raise RuntimeError(f"{name} failure {calls['n']}")
+        record(msg, uow)
+    receiver.__name__ = f"fail_{name}"
+    return receiver
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'bus.db'}"
+
+
+@pytest.fixture
+def bus(url: str, clock: ManualClock) -> Iterator[MessageBus]:
+    bus = make_bus(url, clock, retry_base=timedelta(seconds=1), retry_factor=2.0,
+                   retry_max_attempts=4)
+    yield bus
+    bus.close()
+
+
+def publish(bus: MessageBus, *messages: Event | Command) -> None:
+    with bus.unit_of_work(style=STYLE, module="test") as uow:
+        for message in messages:
+            uow.publish(message)
+        uow.commit()
+
+
+def effect_rows(bus: MessageBus) -> list[tuple[str, str]]:
+    with bus.db.reading() as session:
+        return [tuple(row) for row in session.execute(
+            select(effects.c.receiver, effects.c.note).order_by(effects.c.id))]
+
+
+def deliveries(bus: MessageBus) -> list[DeliveryRecord]:
+    with bus.db.reading() as session:
+        return list(session.exec(select(DeliveryRecord).order_by(DeliveryRecord.id)).scalars())
+
+
+def count(bus: MessageBus, table) -> int:  # type: ignore[no-untyped-def]
+    with bus.db.reading() as session:
+        return session.execute(select(func.count()).select_from(table)).scalar_one()
+
+
+# 1. Transactional outbox ---------------------------------------------------------------------
+def test_a_rollback_publishes_nothing(bus: MessageBus) -> None:
+    bus.wiring.connect(STYLE, Pinged, recorder("a"), "alpha")
+    with pytest.raises(RuntimeError), bus.unit_of_work(style=STYLE) as uow:
+        uow.publish(Pinged(order_id="o1", note="never"))
+        raise RuntimeError("the use case failed after publishing")
+    bus.settle()
+    assert count(bus, MessageRecord.__table__) == 0
+    assert count(bus, DeliveryRecord.__table__) == 0
+    assert effect_rows(bus) == []
+
+
+def test_a_state_change_and_its_message_commit_together(bus: MessageBus) -> None:
+    bus.wiring.connect(STYLE, Pinged, recorder("a"), "alpha")
+    with bus.unit_of_work(style=STYLE) as uow:
+        uow.session.execute(insert(effects).values(receiver="use case", note="state"))
+        uow.publish(Pinged(order_id="o1", note="announced"))
+        uow.commit()
+    assert effect_rows(bus) == [("use case", "state"), ("a", "announced")]
+
+
+def test_a_message_committed_but_never_dispatched_is_delivered_after_restart(
+        url: str, clock: ManualClock) -> None:
+    crashed = make_bus(url, clock, dispatch="background")  # its dispatcher never started
+    crashed.wiring.connect(STYLE, Pinged, recorder("a"), "alpha")
+    publish(crashed, Pinged(order_id="o1", note="survives"))
+    crashed.close()  # the process dies before any delivery
+
+    restarted = make_bus(url, clock)
+    restarted.wiring.connect(STYLE, Pinged, recorder("a"), "alpha")
+    assert restarted.settle() == 1
+    assert effect_rows(restarted) == [("a", "survives")]
+    restarted.close()
+
+
+# 3. Per-receiver bookkeeping ------------------------------------------------------------------
+def test_one_raising_receiver_does_not_stop_the_others(bus: MessageBus) -> None:
+    bus.wiring.connect(STYLE, Pinged, failing(times=99, name="broken"), "alpha")
+    bus.wiring.connect(STYLE, Pinged, recorder("b"), "beta")
+    publish(bus, Pinged(order_id="o1", note="hello"))
+    assert effect_rows(bus) == [("b", "hello")]
+    states = {d.receiver: (d.status, d.attempts) for d in deliveries(bus)}
+    assert states == {"alpha.fail_broken": ("failed", 1), "beta.record_b": ("done", 1)}
+    broken = next(d for d in deliveries(bus) if d.module == "alpha")
+    assert "broken failure 1" in broken.last_error
+
+
+# 4. Effectively once ---------------------------------------------------------------------------
+def test_a_redelivered_message_has_no_second_effect(bus: MessageBus) -> None:
+    bus.wiring.connect(STYLE, Pinged, recorder("a"), "alpha")
+    publish(bus, Pinged(order_id="o1", note="once"))
+    with bus.db.session() as session:  # the acknowledgement is lost: deliver it again
+        session.execute(update(DeliveryRecord.__table__).values(status="pending"))
+        session.commit()
+    assert bus.settle() == 1
+    assert effect_rows(bus) == [("a", "once")]
+    assert [d.status for d in deliveries(bus)] == ["done"]
+
+
+def test_a_receiver_racing_another_for_the_same_message_loses_cleanly(bus: MessageBus) -> None:
+    """Two workers ran the same delivery (a lease expired mid-way): the second commit fails on
+    the processed record and its effect is rolled back."""
+    bus.wiring.connect(STYLE, Pinged, recorder("a"), "alpha")
+    with bus.unit_of_work(style=STYLE, module="test") as uow:
+        uow.publish(Pinged(order_id="o1", note="contested"))
+        uow.session.commit()  # commit without notifying the dispatcher
+    claim = bus.dispatcher._claim(10)[0]
+    bus.dispatcher._deliver(claim)
+    bus.dispatcher._deliver(claim)  # the same claim again, as a second worker would
+    assert effect_rows(bus) == [("a", "contested")]
+    assert [(d.status, d.attempts) for d in deliveries(bus)] == [("done", 1)]
+
+
+# 5. Retries and parking ------------------------------------------------------------------------
+def test_failures_are_retried_with_exponential_backoff_then_parked(
+        bus: MessageBus, clock: ManualClock) -> None:
+    bus.wiring.connect(STYLE, Pinged, failing(times=99), "alpha")
+    publish(bus, Pinged(order_id="o1"))
+    waits = []
+    for _ in range(3):
+        delivery = deliveries(bus)[0]
+        wait = delivery.next_attempt_at.replace(tzinfo=None) - clock.now().replace(tzinfo=None)
+        waits.append(wait.total_seconds())
+        clock.advance(wait - timedelta(milliseconds=1))
+        assert bus.settle() == 0, "retried before its backoff was over"
+        clock.advance(timedelta(milliseconds=1))
+        assert bus.settle() == 1
+    assert waits == [1.0, 2.0, 4.0]
+    parked = deliveries(bus)[0]
+    assert (parked.status, parked.attempts) == ("parked", 4)
+    assert "flaky failure 4" in parked.last_error
+    clock.advance("P30D")
+    assert bus.settle() == 0, "a parked delivery waits for an operator"
+
+
+def test_a_transient_failure_then_success_is_done(bus: MessageBus, clock: ManualClock) -> None:
+    bus.wiring.connect(STYLE, Pinged, failing(times=2), "alpha")
+    publish(bus, Pinged(order_id="o1", note="eventually"))
+    clock.advance("PT1S")
+    bus.settle()
+    clock.advance("PT2S")
+    bus.settle()
+    assert effect_rows(bus) == [("flaky", "eventually")]
+    assert [(d.status, d.attempts) for d in deliveries(bus)] == [("done", 3)]
+
+
+# 6. Order per flow -----------------------------------------------------------------------------
+def test_a_module_sees_one_flows_messages_in_publication_order(
+        bus: MessageBus, clock: ManualClock) -> None:
+    bus.wiring.connect(STYLE, Pinged, failing(times=1, name="first"), "alpha")
+    bus.wiring.connect(STYLE, Ponged, recorder("second"), "alpha")
+    publish(bus, Pinged(order_id="o1", note="1"))
+    publish(bus, Ponged(order_id="o1", note="2"), Ponged(order_id="o2", note="other flow"))
+    assert effect_rows(bus) == [("second", "other flow")], "o1's second message overtook"
+    clock.advance("PT1S")
+    bus.settle()
+    assert effect_rows(bus) == [("second", "other flow"), ("first", "1"), ("second", "2")]
+
+
+# 7. Claims and leases --------------------------------------------------------------------------
+def test_a_claim_held_by_a_dead_worker_is_taken_over_when_its_lease_expires(
+        bus: MessageBus, clock: ManualClock) -> None:
+    bus.wiring.connect(STYLE, Pinged, recorder("a"), "alpha")
+    with bus.unit_of_work(style=STYLE, module="test") as uow:
+        uow.publish(Pinged(order_id="o1", note="orphaned"))
+        uow.session.commit()
+    dead = Dispatcher(bus, mode="inline")
+    assert len(dead._claim(10)) == 1  # ... and then the worker dies
+    assert bus.settle() == 0, "claimed by a live lease"
+    clock.advance(bus.settings.lease + timedelta(seconds=1))
+    assert bus.settle() == 1
+    assert effect_rows(bus) == [("a", "orphaned")]
+
+
+def test_concurrent_dispatchers_deliver_every_message_exactly_once(url: str) -> None:
+    clock = ManualClock()
+    buses = [make_bus(url, clock, dispatch="background") for _ in range(2)]
+    for bus in buses:
+        bus.wiring.connect(STYLE, Pinged, recorder("a"), "alpha")
+    for number in range(150):
+        publish(buses[0], Pinged(order_id=f"o{number % 10}", note=str(number)))
+    workers = [threading.Thread(target=bus.settle) for bus in buses for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    notes = sorted(int(note) for _, note in effect_rows(buses[0]))
+    assert notes == list(range(150))
+    for bus in buses:
+        bus.close()
+
+
+# 8. Dispatch modes -----------------------------------------------------------------------------
+def test_background_dispatch_delivers_after_commit_without_blocking_the_caller(
+        url: str, clock: ManualClock) -> None:
+    from tests.conftest import wait_for
+
+    bus = make_bus(url, clock, dispatch="background")
+    gate = threading.Event()
+
+    def slow(msg: Pinged, uow: UnitOfWork) -> None:
+        gate.wait(10)
+        recorder("slow")(msg, uow)
+
+    bus.wiring.connect(STYLE, Pinged, slow, "alpha")
+    bus.dispatcher.start()
+    publish(bus, Pinged(order_id="o1", note="later"))
+    assert effect_rows(bus) == []  # the publisher did not wait for the receiver
+    gate.set()
+    wait_for(lambda: effect_rows(bus) == [("slow", "later")])
+    bus.close()
+
+
+# 2. Wiring rules -------------------------------------------------------------------------------
+def test_a_command_sent_with_no_receiver_fails_at_start_up(bus: MessageBus) -> None:
+    bus.wiring.declare_sends(STYLE, "alpha", [RingBell])
+    with pytest.raises(WiringError, match="RingBell, which has 0 receivers"):
+        bus.wiring.validate()
+
+
+def test_a_command_with_two_receivers_fails_at_start_up(bus: MessageBus) -> None:
+    bus.wiring.connect(STYLE, RingBell, recorder("a"), "alpha")
+    bus.wiring.connect(STYLE, RingBell, recorder("b"), "beta")
+    with pytest.raises(WiringError, match="has 2 receivers"):
+        bus.wiring.validate()
+
+
+def test_publishing_a_command_nobody_handles_is_refused(bus: MessageBus) -> None:
+    with pytest.raises(WiringError), bus.unit_of_work(style=STYLE) as uow:
+        uow.publish(RingBell(order_id="o1"))
+    assert count(bus, MessageRecord.__table__) == 0
+
+
+def test_receivers_are_disconnected_when_the_bus_closes(url: str, clock: ManualClock) -> None:
+    bus = make_bus(url, clock)
+    bus.wiring.connect(STYLE, Pinged, recorder("a"), "alpha")
+    bus.close()
+    assert bus.wiring.receivers(STYLE, Pinged.type_name()) == []

@@ -1,0 +1,46 @@
+"""An order's style is fixed when it is placed: several styles run side by side, and an order
+keeps its style across a restart with a different ORDERFLOW_STYLE."""
+
+from __future__ import annotations
+
+from app.config import STYLES
+from tests.shop import Shop
+
+FIRST_RECEIVER = {
+    "choreography": {"payment.when_order_placed_collect_payment",
+                     "inventory.when_order_placed_note_the_goods_it_needs",
+                     "shipping.when_order_placed_note_the_address"},
+    "orchestration": {"orders.when_order_placed_retrieve_payment"},
+    "hybrid": {"orders.when_order_placed_retrieve_payment"},
+}
+
+
+def test_three_styles_run_side_by_side_in_one_process(shop: Shop) -> None:
+    orders = {style: shop.place(style=style) for style in STYLES}
+    for style, order in orders.items():
+        assert shop.order(order)["status"] == "delivered"
+        timeline = shop.timeline(order)
+        assert {m["style"] for m in timeline} == {style}
+        assert {d["receiver"] for d in timeline[0]["deliveries"]} == FIRST_RECEIVER[style]
+
+
+def test_the_default_style_comes_from_configuration(make_app, clock) -> None:  # type: ignore[no-untyped-def]
+    shop = Shop(make_app(style="choreography"), clock)
+    response = shop.client.post("/api/orders", json={
+        "customer": {"id": "c", "name": "N", "address": "A"},
+        "items": [{"sku": "sku-1", "quantity": 1}], "payment": {"token": "tok_ok"}})
+    assert response.get_json()["style"] == "choreography"
+
+
+def test_an_order_keeps_its_style_across_a_restart_with_another_style(make_app, clock) -> None:  # type: ignore[no-untyped-def]
+    before = Shop(make_app(style="choreography", dispatch="background"), clock)
+    order = before.place(style="choreography")  # background dispatcher never started: a crash
+    assert before.order(order)["status"] == "placed"
+    before.runtime.close()
+
+    after = Shop(make_app(style="orchestration"), clock)
+    after.runtime.start()  # recovery at start-up delivers what was left
+    assert after.order(order)["status"] == "delivered"
+    timeline = after.timeline(order)
+    assert {m["style"] for m in timeline} == {"choreography"}
+    assert not any(m["kind"] == "command" for m in timeline)

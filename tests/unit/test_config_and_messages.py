@@ -1,0 +1,84 @@
+"""Settings, durations and message values."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from app.bus.messages import Envelope, message_class
+from app.clock import ManualClock, parse_duration
+from app.config import ConfigError, from_environment
+from app.modules.orders.contracts import OrderCancelled
+from app.modules.payment.contracts import RetrievePayment
+
+
+def test_defaults_need_no_environment() -> None:
+    settings = from_environment({})
+    assert (settings.style, settings.dispatch, settings.database_url) == (
+        "hybrid", "background", None)
+
+
+def test_settings_are_read_from_orderflow_variables() -> None:
+    settings = from_environment({"ORDERFLOW_STYLE": "choreography", "ORDERFLOW_DISPATCH": "inline",
+                                 "ORDERFLOW_RETRY_BASE": "PT0.5S",
+                                 "ORDERFLOW_RETRY_MAX_ATTEMPTS": "3"})
+    assert settings.style == "choreography" and settings.dispatch == "inline"
+    assert settings.retry_base == timedelta(seconds=0.5) and settings.retry_max_attempts == 3
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("ORDERFLOW_STYLE", "ballet"), ("ORDERFLOW_DISPATCH", "carrier-pigeon"),
+    ("ORDERFLOW_RETRY_BASE", "5 seconds"), ("ORDERFLOW_RETRY_MAX_ATTEMPTS", "0"),
+    ("ORDERFLOW_RETRY_FACTOR", "many")])
+def test_a_bad_setting_names_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        from_environment({name: value})
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("P7D", timedelta(days=7)), ("PT30S", timedelta(seconds=30)),
+    ("P1DT2H", timedelta(days=1, hours=2)), ("PT0.25S", timedelta(milliseconds=250)),
+    ("P2W", timedelta(weeks=2))])
+def test_iso_durations(text: str, expected: timedelta) -> None:
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize("text", ["7d", "P", "PT", "P1DT", "-P1D", ""])
+def test_malformed_durations_are_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+def test_the_manual_clock_moves_only_when_told() -> None:
+    clock = ManualClock()
+    start = clock.now()
+    assert clock.now() == start
+    assert clock.advance("P7D") - start == timedelta(days=7)
+
+
+def test_messages_are_immutable_values_named_after_their_owner() -> None:
+    message = RetrievePayment(order_id="o1", amount_cents=100, method="card", token="tok_ok")
+    with pytest.raises(ValidationError):
+        message.amount_cents = 5  # type: ignore[misc]
+    assert RetrievePayment.type_name() == "orderflow.payment.RetrievePayment"
+    assert (RetrievePayment.kind, OrderCancelled.kind) == ("command", "event")
+    assert message_class("orderflow.orders.OrderCancelled") is OrderCancelled
+
+
+def test_a_message_refuses_unknown_fields() -> None:
+    with pytest.raises(ValidationError):
+        OrderCancelled(order_id="o1", reason="x", colour="red")  # type: ignore[call-arg]
+
+
+def test_an_envelope_is_a_cloudevent_with_our_extensions() -> None:
+    clock = ManualClock()
+    envelope = Envelope(id="m1", type=OrderCancelled.type_name(), source="orders",
+                        time=clock.now(), kind="event", flowid="o1", style="hybrid",
+                        data={"order_id": "o1", "reason": "undeliverable"}, causationid="m0")
+    event = envelope.to_cloudevent()
+    assert event["specversion"] == "1.0" and event["datacontenttype"] == "application/json"
+    assert {k: event[k] for k in ("flowid", "causationid", "style", "kind")} == {
+        "flowid": "o1", "causationid": "m0", "style": "hybrid", "kind": "event"}
+    assert envelope.message() == OrderCancelled(order_id="o1", reason="undeliverable")
