@@ -43,7 +43,7 @@ demo: install
 	$(BIN)/orderflow demo
 
 wiring: install
-	$(BIN)/flask --app wsgi orderflow wiring
+	$(BIN)/flask --app wsgi orderflow wiring --write README.md
 
 migrate: install
 	$(BIN)/flask --app wsgi orderflow migrate

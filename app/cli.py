@@ -61,10 +61,17 @@ def _ensure_admin_token(app: Flask) -> None:
 
 @orderflow.command("wiring")
 @click.option("--style", type=click.Choice(["choreography", "orchestration", "hybrid"]))
+@click.option("--write", "target", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Update the tables between the wiring markers of this Markdown file.")
 @with_appcontext
-def wiring(style: str | None) -> None:
+def wiring(style: str | None, target: Path | None) -> None:
     """Print who listens to what, per style, read from the live blinker signals."""
-    click.echo(wiring_report.markdown(_runtime().bus.wiring, [style] if style else None))
+    live = _runtime().bus.wiring
+    if target is None:
+        click.echo(wiring_report.markdown(live, [style] if style else None))
+        return
+    changed = wiring_report.write_into(target, live)
+    click.echo(f"{target}: wiring tables {'updated' if changed else 'already current'}")
 
 
 @orderflow.command("demo")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, current_app, jsonify, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -29,12 +30,24 @@ def error_response(status: int, code: str, message: str, details: Any = None) ->
 
 def validation_error_response(error: ValidationError) -> Response:
     """flask-openapi3 calls this when a request does not match its model."""
-    details = [{"where": ".".join(str(part) for part in problem["loc"]) or "body",
+    part = _request_part(error.title)
+    details = [{"where": ".".join([part, *(str(step) for step in problem["loc"])]),
                 "problem": problem["msg"], "type": problem["type"]}
                for problem in error.errors(include_url=False)]
-    first = details[0] if details else {"where": "body", "problem": "invalid"}
+    first = details[0] if details else {"where": part, "problem": "invalid"}
     return error_response(422, "invalid_request",
                           f"{first['where']}: {first['problem']}", details)
+
+
+def _request_part(model_name: str) -> str:
+    """Which part of the request (path, query, body, ...) the failing model describes: the name
+    of the view's parameter annotated with that model, since flask-openapi3 does not say."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    annotations = getattr(inspect.unwrap(view), "__annotations__", {}) if view else {}
+    for part, hint in annotations.items():
+        if getattr(hint, "__name__", hint) == model_name:
+            return str(part)
+    return "body"
 
 
 def _check_json_body() -> Response | None:
@@ -47,12 +60,17 @@ def _check_json_body() -> Response | None:
         return error_response(415, "unsupported_media_type",
                               "send the body as JSON with 'Content-Type: application/json'")
     try:
-        json.loads(raw)
+        document = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as error:
         where = (f"line {error.lineno}, column {error.colno}"
                  if isinstance(error, json.JSONDecodeError) else "body")
         return error_response(400, "malformed_json", f"the body is not valid JSON ({where})",
-                              {"where": where, "problem": str(error)})
+                              [{"where": where, "problem": str(error)}])
+    if not isinstance(document, dict):
+        # flask-openapi3 would parse a JSON string body a second time, as a document of its own
+        return error_response(422, "invalid_request", "body: the body must be a JSON object",
+                              [{"where": "body", "problem": "must be a JSON object",
+                                "type": "object_type"}])
     return None
 
 
