@@ -27,7 +27,7 @@ run: install
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/pytest
+	scripts/with-postgres $(BIN)/pytest
 
 test-fast: install
 	$(BIN)/pytest -m "not server"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from sqlalchemy import create_engine, text
 from sqlmodel import SQLModel
 
 from app import create_app
@@ -20,7 +22,7 @@ from app.modules.registry import load_models
 ADMIN = "test-admin-token"
 ADMIN_HEADERS = {"Authorization": f"Bearer {ADMIN}"}
 
-__all__ = ["ADMIN", "ADMIN_HEADERS", "STYLES", "wait_for"]
+__all__ = ["ADMIN", "ADMIN_HEADERS", "STYLES", "on_every_database", "wait_for"]
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 20.0, every: float = 0.02) -> Any:
@@ -50,9 +52,32 @@ def build_app(url: str, *, clock: ManualClock | None = None, seed: bool = True,
     return app
 
 
+POSTGRES_URL = os.environ.get("ORDERFLOW_TEST_POSTGRES_URL")
+# Modules that must hold on both databases say: pytestmark = on_every_database
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+on_every_database = pytest.mark.parametrize("database_url", BACKENDS, indirect=True)
+
+
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'shop.db'}"
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A real SQLite file by default; a freshly emptied PostgreSQL database when asked for."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        yield f"sqlite:///{tmp_path / 'shop.db'}"
+        return
+    if not POSTGRES_URL:
+        message = "no PostgreSQL: run through scripts/with-postgres (make test does)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message}; CI must test PostgreSQL")
+        pytest.skip(message)
+    reset_postgres(POSTGRES_URL)
+    yield POSTGRES_URL
+
+
+def reset_postgres(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    engine.dispose()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select, update
@@ -14,11 +13,13 @@ from sqlmodel import SQLModel
 from app.bus import Command, Event, MessageBus, UnitOfWork, WiringError
 from app.bus.dispatcher import Dispatcher
 from app.bus.log import DeliveryRecord, MessageRecord
-from app.clock import ManualClock
+from app.clock import ManualClock, as_utc
 from app.config import Settings
 from app.db import Database, make_engine
 from app.modules.registry import load_models
+from tests.conftest import on_every_database, wait_for
 
+pytestmark = on_every_database
 STYLE = "choreography"
 effects = Table("test_effect", MetaData(), Column("id", Integer, primary_key=True),
                 Column("receiver", String), Column("note", String))
@@ -70,8 +71,8 @@ def failing(times: int, name: str = "flaky"):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'bus.db'}"
+def url(database_url: str) -> str:
+    return database_url
 
 
 @pytest.fixture
@@ -186,7 +187,7 @@ def test_failures_are_retried_with_exponential_backoff_then_parked(
     waits = []
     for _ in range(3):
         delivery = deliveries(bus)[0]
-        wait = delivery.next_attempt_at.replace(tzinfo=None) - clock.now().replace(tzinfo=None)
+        wait = as_utc(delivery.next_attempt_at) - clock.now()
         waits.append(wait.total_seconds())
         clock.advance(wait - timedelta(milliseconds=1))
         assert bus.settle() == 0, "retried before its backoff was over"
@@ -260,8 +261,6 @@ def test_concurrent_dispatchers_deliver_every_message_exactly_once(url: str) -> 
 # 8. Dispatch modes -----------------------------------------------------------------------------
 def test_background_dispatch_delivers_after_commit_without_blocking_the_caller(
         url: str, clock: ManualClock) -> None:
-    from tests.conftest import wait_for
-
     bus = make_bus(url, clock, dispatch="background")
     gate = threading.Event()
 

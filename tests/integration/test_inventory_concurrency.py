@@ -9,7 +9,9 @@ from flask import Flask
 from app.modules.inventory import service
 from app.modules.inventory.contracts import GoodsLine
 from app.modules.inventory.models import Item
+from tests.conftest import on_every_database
 
+pytestmark = on_every_database
 RACERS = 8
 
 

@@ -12,10 +12,12 @@ from sqlmodel import SQLModel
 from app import schema
 from app.db import make_engine
 from app.modules.registry import load_models
+from tests.conftest import on_every_database
 
 
-def test_migrations_match_the_models(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'migrated.db'}"
+@on_every_database
+def test_migrations_match_the_models(database_url: str) -> None:
+    url = database_url
     schema.upgrade(url)
     load_models()
     engine = make_engine(url)

@@ -8,7 +8,10 @@ from typing import Any
 import pytest
 
 from app.config import STYLES
+from tests.conftest import on_every_database
 from tests.shop import Shop
+
+pytestmark = on_every_database
 
 CENTS = {"sku-1": 2490, "sku-2": 5900, "sku-3": 1450, "sku-last": 3900, "sku-none": 7900}
 ENDED_FLOW_MESSAGES = ("OrderDelivered", "OrderCancelled")

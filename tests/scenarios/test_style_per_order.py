@@ -4,7 +4,10 @@ keeps its style across a restart with a different ORDERFLOW_STYLE."""
 from __future__ import annotations
 
 from app.config import STYLES
+from tests.conftest import on_every_database
 from tests.shop import Shop
+
+pytestmark = on_every_database
 
 FIRST_RECEIVER = {
     "choreography": {"payment.when_order_placed_collect_payment",
