@@ -8,6 +8,7 @@ workers = int(os.environ.get("WORKERS", "1"))
 threads = int(os.environ.get("THREADS", "4"))
 accesslog = "-" if os.environ.get("ORDERFLOW_ACCESS_LOG", "1") == "1" else None
 graceful_timeout = 10
+control_socket_disable = True  # two servers on one machine must not share ~/.gunicorn
 
 
 def post_worker_init(worker):  # type: ignore[no-untyped-def]

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from types import SimpleNamespace
 
 from app.bus.dispatcher import Dispatcher
-from app.bus.messages import Envelope
 from app.bus.outbox import Claim, RetryPolicy
 from app.bus.unit_of_work import UnitOfWork
 from app.bus.wiring import Wiring
@@ -33,9 +31,10 @@ class MessageBus:
         return UnitOfWork(self, style=style or self.settings.style, consuming=consuming,
                           module=module)
 
-    def after_commit(self, published: Iterable[Envelope]) -> None:
-        if list(published):
-            self.dispatcher.notify()
+    def after_commit(self, claims: list[Claim]) -> None:
+        """Deliveries a commit produced go to the dispatcher; only now may they run."""
+        if claims:
+            self.dispatcher.notify(claims)
 
     def settle(self) -> int:
         """Deliver everything that is due now, in this thread; returns the deliveries made."""

@@ -1,8 +1,12 @@
 """Delivers logged messages to their receivers, after commit, through the style's blinker signal.
 
-A delivery is claimed (with a lease) before it runs, so several threads or processes can share
-the work; a receiver runs in its own unit of work; a failure is recorded and retried with backoff
-until it is parked. ``inline`` mode runs to quiescence in the calling thread."""
+Two ways in, one way through. Deliveries a commit in this process produced arrive already
+claimed (their lease was written with them) and are queued in memory; everything else (retries,
+messages left by a dead process, messages published by another process) is claimed from the
+database with a lease. Either way a receiver runs in its own unit of work, a failure is recorded
+and retried with backoff until it is parked, and a module sees one flow's messages in order.
+``inline`` mode runs to quiescence in the calling thread; ``background`` mode in worker threads.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import socket
 import threading
 import traceback
 import uuid
+from collections import deque
 from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -38,10 +43,22 @@ class Dispatcher:
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._local = threading.local()
+        self._shared: deque[outbox.Claim] = deque()
+        self._lock = threading.Lock()
+
+    def claimant(self) -> str | None:
+        """Who new deliveries are claimed for at publication: this worker, when it will run
+        them (inline, or background threads running); otherwise nobody, so any process may."""
+        return self.worker if self.mode == "inline" or self._threads else None
 
     # --- the one pass everything goes through -------------------------------------------------
     def run_once(self, limit: int = CLAIM_BATCH) -> int:
-        """Claim due deliveries and deliver them; returns how many were attempted."""
+        """Deliver queued claims, or else claim due deliveries; returns how many were tried."""
+        queued = self._take_queued(limit)
+        for claim in queued:
+            self._deliver_queued(claim)
+        if queued:
+            return len(queued)
         claims = self._claim(limit)
         for claim in claims:
             self._deliver(claim)
@@ -60,6 +77,18 @@ class Dispatcher:
         finally:
             self._local.active = False
 
+    def _queue(self) -> deque[outbox.Claim]:
+        if self.mode != "inline":
+            return self._shared
+        if not hasattr(self._local, "queue"):
+            self._local.queue = deque()
+        return self._local.queue
+
+    def _take_queued(self, limit: int) -> list[outbox.Claim]:
+        queue = self._queue()
+        with self._lock:
+            return [queue.popleft() for _ in range(min(limit, len(queue)))]
+
     def _claim(self, limit: int) -> list[outbox.Claim]:
         bus = self.bus
         with bus.db.session() as session:
@@ -67,6 +96,15 @@ class Dispatcher:
                                   limit, skip_locked=not is_sqlite(bus.db.engine))
             session.commit()
         return claims
+
+    def _deliver_queued(self, claim: outbox.Claim) -> None:
+        """A claim from publication skips the claim query, but not the order check."""
+        with self.bus.db.reading() as session:
+            blocked = outbox.waits_for_earlier(session, claim)
+        if blocked:
+            self._release(claim)
+        else:
+            self._deliver(claim)
 
     def _deliver(self, claim: outbox.Claim) -> None:
         if claim.already_processed:
@@ -93,6 +131,11 @@ class Dispatcher:
             outbox.mark_duplicate_done(session, claim.delivery_id, self.bus.clock.now())
             session.commit()
 
+    def _release(self, claim: outbox.Claim) -> None:
+        with self.bus.db.session() as session:
+            outbox.release(session, claim.delivery_id)
+            session.commit()
+
     def _fail(self, claim: outbox.Claim, error: Exception) -> None:
         text = "".join(traceback.format_exception_only(error)).strip()
         with self.bus.db.session() as session:
@@ -103,7 +146,12 @@ class Dispatcher:
                     status, text)
 
     # --- after commit ---------------------------------------------------------------------------
-    def notify(self) -> None:
+    def notify(self, claims: list[outbox.Claim] | None = None) -> None:
+        """New work: claims a commit produced, or (from the scheduler's tick) maybe some due."""
+        if claims:
+            queue = self._queue()
+            with self._lock:
+                queue.extend(claims)
         if self.mode == "inline":
             if not getattr(self._local, "active", False):
                 self.run_until_quiet()
@@ -118,8 +166,8 @@ class Dispatcher:
         for number in range(self._threads_wanted):
             thread = threading.Thread(target=self._loop, name=f"orderflow-dispatch-{number}",
                                       daemon=True)
-            thread.start()
             self._threads.append(thread)
+            thread.start()
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
@@ -147,5 +195,4 @@ class Dispatcher:
 
 
 def _is_duplicate(error: IntegrityError) -> bool:
-    text = str(error.orig).lower()
-    return "bus_processed" in text
+    return "bus_processed" in str(error.orig).lower()

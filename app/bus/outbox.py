@@ -1,5 +1,6 @@
 """SQL for the message log: append, claim, finish, fail. Each function runs inside the
-transaction of the session it is given; the caller decides when to commit."""
+transaction of the session it is given; the caller decides when to commit. Statements are built
+once, at import, and executed with parameters: the dispatcher runs them for every delivery."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, insert, or_, select, update
+from sqlalchemy import bindparam, exists, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.bus.log import (
     DONE,
     FAILED,
     PARKED,
+    PENDING,
     WAITING,
     DeliveryRecord,
     MessageRecord,
@@ -40,117 +42,159 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class Claim:
+    """A delivery this worker holds a lease on, with the message to deliver."""
+
     delivery_id: int
     receiver: str
-    attempts: int
-    already_processed: bool
+    module: str
     envelope: Envelope
+    already_processed: bool = False
+
+
+# --- appending -----------------------------------------------------------------------------------
+_APPEND_MESSAGE = insert(messages).returning(messages.c.seq)
+_APPEND_DELIVERIES = insert(deliveries).returning(deliveries.c.id, sort_by_parameter_order=True)
 
 
 def append(session: Session, envelope: Envelope, receivers: list[tuple[str, str]],
-           now: datetime) -> int:
-    seq = session.execute(insert(messages).values(
-        id=envelope.id, type=envelope.type, source=envelope.source, kind=envelope.kind,
-        time=envelope.time, flowid=envelope.flowid, causationid=envelope.causationid,
-        style=envelope.style, data=json.dumps(envelope.data, separators=(",", ":")),
-    ).returning(messages.c.seq)).scalar_one()
-    if receivers:
-        session.execute(insert(deliveries), [
-            {"message_seq": seq, "message_id": envelope.id, "receiver": name, "module": module,
-             "flowid": envelope.flowid, "status": "pending", "attempts": 0,
-             "next_attempt_at": now, "updated_at": now}
-            for name, module in receivers
-        ])
-    return seq
+           now: datetime, claimed_by: str | None, lease: timedelta) -> list[Claim]:
+    """Log a message and one pending delivery per receiver. With ``claimed_by`` the deliveries
+    start out claimed by the publishing worker, which can then deliver them without a claim."""
+    connection = session.connection()
+    seq = connection.execute(_APPEND_MESSAGE, {
+        "id": envelope.id, "type": envelope.type, "source": envelope.source,
+        "kind": envelope.kind, "time": envelope.time, "flowid": envelope.flowid,
+        "causationid": envelope.causationid, "style": envelope.style,
+        "data": json.dumps(envelope.data, separators=(",", ":"))}).scalar_one()
+    if not receivers:
+        return []
+    lease_until = now + lease if claimed_by else None
+    ids = connection.execute(_APPEND_DELIVERIES, [
+        {"message_seq": seq, "message_id": envelope.id, "receiver": name, "module": module,
+         "flowid": envelope.flowid, "status": PENDING, "attempts": 0, "next_attempt_at": now,
+         "claimed_by": claimed_by, "lease_until": lease_until, "updated_at": now}
+        for name, module in receivers]).scalars().all()
+    logged = _with_seq(envelope, seq)
+    return [Claim(delivery_id, name, module, logged)
+            for delivery_id, (name, module) in zip(ids, receivers, strict=True)]
 
 
-def _earlier_unfinished():
-    """An earlier message of the same flow that the same module has not finished yet."""
-    earlier = deliveries.alias("earlier")
-    return exists().where(
-        earlier.c.module == deliveries.c.module,
-        earlier.c.flowid == deliveries.c.flowid,
-        earlier.c.message_seq < deliveries.c.message_seq,
-        earlier.c.status != DONE,
-    )
+def _with_seq(envelope: Envelope, seq: int) -> Envelope:
+    return Envelope(**{**envelope.__dict__, "seq": seq})
+
+
+# --- claiming ------------------------------------------------------------------------------------
+_earlier = deliveries.alias("earlier")
+_EARLIER_UNFINISHED = exists().where(
+    _earlier.c.module == deliveries.c.module,
+    _earlier.c.flowid == deliveries.c.flowid,
+    _earlier.c.message_seq < deliveries.c.message_seq,
+    _earlier.c.status != DONE,
+)
+_DUE = (
+    select(deliveries.c.id)
+    .where(deliveries.c.status.in_(WAITING), deliveries.c.next_attempt_at <= bindparam("now"),
+           or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < bindparam("now")),
+           ~_EARLIER_UNFINISHED)
+    .order_by(deliveries.c.message_seq, deliveries.c.id)
+    .limit(bindparam("limit"))
+)
+_DUE_SKIP_LOCKED = _DUE.with_for_update(skip_locked=True, of=deliveries)
+_TAKE = (update(deliveries).where(deliveries.c.id.in_(bindparam("ids", expanding=True)))
+         .values(claimed_by=bindparam("worker"), lease_until=bindparam("lease_until")))
+_SEEN = exists().where(processed.c.receiver == deliveries.c.receiver,
+                       processed.c.message_id == deliveries.c.message_id)
+_LOAD = (
+    select(deliveries.c.id.label("delivery_id"), deliveries.c.receiver,
+           deliveries.c.module.label("receiving_module"), _SEEN.label("seen"), messages)
+    .join(messages, messages.c.seq == deliveries.c.message_seq)
+    .where(deliveries.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(deliveries.c.message_seq, deliveries.c.id)
+)
+_BLOCKED = select(literal(1)).where(
+    deliveries.c.module == bindparam("module"), deliveries.c.flowid == bindparam("flowid"),
+    deliveries.c.message_seq < bindparam("seq"), deliveries.c.status != DONE).limit(1)
 
 
 def claim(session: Session, worker: str, now: datetime, lease: timedelta, limit: int,
           skip_locked: bool) -> list[Claim]:
-    due = (
-        select(deliveries.c.id)
-        .where(deliveries.c.status.in_(WAITING), deliveries.c.next_attempt_at <= now,
-               or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now),
-               ~_earlier_unfinished())
-        .order_by(deliveries.c.message_seq, deliveries.c.id)
-        .limit(limit)
-    )
-    if skip_locked:
-        due = due.with_for_update(skip_locked=True, of=deliveries)
-    ids = list(session.execute(due).scalars())
+    """Take up to ``limit`` due deliveries whose module has finished the flow's earlier ones."""
+    connection = session.connection()
+    due = _DUE_SKIP_LOCKED if skip_locked else _DUE
+    ids = list(connection.execute(due, {"now": now, "limit": limit}).scalars())
     if not ids:
         return []
-    session.execute(update(deliveries).where(deliveries.c.id.in_(ids))
-                    .values(claimed_by=worker, lease_until=now + lease))
-    return _load_claims(session, ids)
+    connection.execute(_TAKE, {"ids": ids, "worker": worker, "lease_until": now + lease})
+    rows = connection.execute(_LOAD, {"ids": ids}).mappings()
+    return [Claim(row["delivery_id"], row["receiver"], row["receiving_module"],
+                  envelope_from_row(row), bool(row["seen"])) for row in rows]
 
 
-def _load_claims(session: Session, ids: list[int]) -> list[Claim]:
-    seen = exists().where(processed.c.receiver == deliveries.c.receiver,
-                          processed.c.message_id == deliveries.c.message_id)
-    rows = session.execute(
-        select(deliveries.c.id.label("delivery_id"), deliveries.c.receiver,
-               deliveries.c.attempts, seen.label("seen"), messages)
-        .join(messages, messages.c.seq == deliveries.c.message_seq)
-        .where(deliveries.c.id.in_(ids))
-        .order_by(deliveries.c.message_seq, deliveries.c.id)
-    ).mappings()
-    return [Claim(row["delivery_id"], row["receiver"], row["attempts"], bool(row["seen"]),
-                  envelope_from_row(row)) for row in rows]
+def waits_for_earlier(session: Session, claim: Claim) -> bool:
+    """Does the receiving module still owe this flow an earlier message?"""
+    return session.connection().execute(_BLOCKED, {
+        "module": claim.module, "flowid": claim.envelope.flowid,
+        "seq": claim.envelope.seq}).first() is not None
 
 
 def envelope_from_row(row) -> Envelope:  # type: ignore[no-untyped-def]
-    return Envelope(id=row["id"], type=row["type"],
-                    source=row["source"], time=as_utc(row["time"]), kind=row["kind"],
-                    flowid=row["flowid"], style=row["style"], data=json.loads(row["data"]),
+    return Envelope(id=row["id"], type=row["type"], source=row["source"],
+                    time=as_utc(row["time"]), kind=row["kind"], flowid=row["flowid"],
+                    style=row["style"], data=json.loads(row["data"]),
                     causationid=row["causationid"], seq=row["seq"])
 
 
-def mark_processed(session: Session, delivery_id: int, receiver: str, message_id: str,
-                   now: datetime) -> None:
+# --- finishing -----------------------------------------------------------------------------------
+_PROCESSED = insert(processed)
+_FINISH = (update(deliveries).where(deliveries.c.id == bindparam("delivery_id"))
+           .values(status=DONE, attempts=deliveries.c.attempts + bindparam("attempted"),
+                   claimed_by=None, lease_until=None, last_error=None,
+                   updated_at=bindparam("now")))
+_RELEASE = (update(deliveries).where(deliveries.c.id == bindparam("delivery_id"))
+            .values(claimed_by=None, lease_until=None))
+_RELEASE_WORKER = (update(deliveries).where(deliveries.c.claimed_by == bindparam("worker"),
+                                            deliveries.c.status.in_(WAITING))
+                   .values(claimed_by=None, lease_until=None))
+_ATTEMPTS = select(deliveries.c.attempts).where(deliveries.c.id == bindparam("delivery_id"))
+_FAIL = (update(deliveries).where(deliveries.c.id == bindparam("delivery_id"))
+         .values(status=bindparam("status"), attempts=bindparam("attempts"),
+                 last_error=bindparam("error"), claimed_by=None, lease_until=None,
+                 next_attempt_at=bindparam("next_attempt_at"), updated_at=bindparam("now")))
+
+
+def mark_processed(session: Session, claim: Claim, now: datetime) -> None:
     """Record the effect as done; raises IntegrityError when it was done before."""
-    session.execute(insert(processed).values(receiver=receiver, message_id=message_id,
-                                             processed_at=now))
-    _finish(session, delivery_id, now)
+    connection = session.connection()
+    connection.execute(_PROCESSED, {"receiver": claim.receiver,
+                                    "message_id": claim.envelope.id, "processed_at": now})
+    connection.execute(_FINISH, {"delivery_id": claim.delivery_id, "attempted": 1, "now": now})
 
 
 def mark_duplicate_done(session: Session, delivery_id: int, now: datetime) -> None:
     """The effect happened in an earlier attempt; this one only closes the books."""
-    _finish(session, delivery_id, now, attempted=False)
+    session.connection().execute(_FINISH, {"delivery_id": delivery_id, "attempted": 0,
+                                           "now": now})
 
 
-def _finish(session: Session, delivery_id: int, now: datetime, attempted: bool = True) -> None:
-    session.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(
-        status=DONE, attempts=deliveries.c.attempts + int(attempted), claimed_by=None,
-        lease_until=None, last_error=None, updated_at=now))
-
-
-def record_failure(session: Session, delivery_id: int, error: str, now: datetime,
-                   policy: RetryPolicy) -> str:
-    attempts = session.execute(select(deliveries.c.attempts)
-                               .where(deliveries.c.id == delivery_id)).scalar_one() + 1
-    status = PARKED if attempts >= policy.max_attempts else FAILED
-    session.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(
-        status=status, attempts=attempts, last_error=error[:4000], claimed_by=None,
-        lease_until=None, next_attempt_at=now + policy.delay(attempts), updated_at=now))
-    return status
+def release(session: Session, delivery_id: int) -> None:
+    """Hand a claimed delivery back untouched, for a later claim to take."""
+    session.connection().execute(_RELEASE, {"delivery_id": delivery_id})
 
 
 def release_claims(session: Session, worker: str) -> None:
     """A worker shutting down hands back what it claimed but did not start."""
-    session.execute(update(deliveries).where(
-        and_(deliveries.c.claimed_by == worker, deliveries.c.status.in_(WAITING)))
-        .values(claimed_by=None, lease_until=None))
+    session.connection().execute(_RELEASE_WORKER, {"worker": worker})
+
+
+def record_failure(session: Session, delivery_id: int, error: str, now: datetime,
+                   policy: RetryPolicy) -> str:
+    connection = session.connection()
+    attempts = connection.execute(_ATTEMPTS, {"delivery_id": delivery_id}).scalar_one() + 1
+    status = PARKED if attempts >= policy.max_attempts else FAILED
+    connection.execute(_FAIL, {"delivery_id": delivery_id, "status": status,
+                               "attempts": attempts, "error": error[:4000], "now": now,
+                               "next_attempt_at": now + policy.delay(attempts)})
+    return status
 
 
 def load_flow(session: Session, flowid: str) -> tuple[list[Envelope], dict[str, list[dict]]]:
@@ -163,4 +207,3 @@ def load_flow(session: Session, flowid: str) -> tuple[list[Envelope], dict[str, 
                                .order_by(deliveries.c.id)).mappings():
         by_message.setdefault(row["message_id"], []).append(dict(row))
     return envelopes, by_message
-

@@ -34,6 +34,7 @@ class UnitOfWork:
         self.adapters: SimpleNamespace = bus.adapters
         self.committed = False
         self._published: list[Envelope] = []
+        self._claims: list[outbox.Claim] = []
         self._session: Session | None = None
 
     @property
@@ -44,7 +45,7 @@ class UnitOfWork:
 
     def __enter__(self) -> UnitOfWork:
         self._session = self.bus.db.session()
-        self._published = []
+        self._published, self._claims = [], []
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
@@ -65,7 +66,8 @@ class UnitOfWork:
         if message.kind == "command" and len(receivers) != 1:
             raise WiringError(f"{envelope.short_type} has {len(receivers)} receivers in "
                               f"{self.style}; a command needs exactly one")
-        outbox.append(self.session, envelope, receivers, envelope.time)
+        self._claims += outbox.append(self.session, envelope, receivers, envelope.time,
+                                      self.bus.dispatcher.claimant(), self.bus.settings.lease)
         self._published.append(envelope)
         return envelope
 
@@ -78,17 +80,15 @@ class UnitOfWork:
 
     def commit(self) -> None:
         if self.consuming is not None:
-            outbox.mark_processed(self.session, self.consuming.delivery_id,
-                                  self.consuming.receiver, self.consuming.envelope.id,
-                                  self.bus.clock.now())
+            outbox.mark_processed(self.session, self.consuming, self.bus.clock.now())
         self.session.commit()
         self.committed = True
-        published, self._published = self._published, []
-        self.bus.after_commit(published)
+        claims, self._published, self._claims = self._claims, [], []
+        self.bus.after_commit(claims)
 
     def rollback(self) -> None:
         self.session.rollback()
-        self._published = []
+        self._published, self._claims = [], []
 
     @property
     def published(self) -> list[Envelope]:

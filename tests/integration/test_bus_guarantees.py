@@ -165,18 +165,19 @@ def test_a_redelivered_message_has_no_second_effect(bus: MessageBus) -> None:
     assert [d.status for d in deliveries(bus)] == ["done"]
 
 
-def test_a_receiver_racing_another_for_the_same_message_loses_cleanly(bus: MessageBus) -> None:
+def test_a_receiver_racing_another_for_the_same_message_loses_cleanly(
+        url: str, clock: ManualClock) -> None:
     """Two workers ran the same delivery (a lease expired mid-way): the second commit fails on
     the processed record and its effect is rolled back."""
+    bus = make_bus(url, clock, dispatch="background")  # not started: nothing claims at publish
     bus.wiring.connect(STYLE, Pinged, recorder("a"), "alpha")
-    with bus.unit_of_work(style=STYLE, module="test") as uow:
-        uow.publish(Pinged(order_id="o1", note="contested"))
-        uow.session.commit()  # commit without notifying the dispatcher
+    publish(bus, Pinged(order_id="o1", note="contested"))
     claim = bus.dispatcher._claim(10)[0]
     bus.dispatcher._deliver(claim)
     bus.dispatcher._deliver(claim)  # the same claim again, as a second worker would
     assert effect_rows(bus) == [("a", "contested")]
     assert [(d.status, d.attempts) for d in deliveries(bus)] == [("done", 1)]
+    bus.close()
 
 
 # 5. Retries and parking ------------------------------------------------------------------------
@@ -231,9 +232,10 @@ def test_a_claim_held_by_a_dead_worker_is_taken_over_when_its_lease_expires(
     bus.wiring.connect(STYLE, Pinged, recorder("a"), "alpha")
     with bus.unit_of_work(style=STYLE, module="test") as uow:
         uow.publish(Pinged(order_id="o1", note="orphaned"))
-        uow.session.commit()
+        uow.session.commit()  # claimed at publication by this worker, which then "dies"
+    bus.dispatcher._queue().clear()
     dead = Dispatcher(bus, mode="inline")
-    assert len(dead._claim(10)) == 1  # ... and then the worker dies
+    assert dead._claim(10) == [], "claimed by a live lease"
     assert bus.settle() == 0, "claimed by a live lease"
     clock.advance(bus.settings.lease + timedelta(seconds=1))
     assert bus.settle() == 1
