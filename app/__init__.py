@@ -58,7 +58,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     settings = settings or from_environment()
     app = OpenAPI(__name__, info=Info(title="orderflow", version=__version__),
                   doc_prefix="/api", doc_url="/openapi.json",
-                  validation_error_status=422,
+                  validation_error_status=422, validation_error_model=errors.ErrorBody,
+                  responses={422: errors.ErrorBody},
                   validation_error_callback=errors.validation_error_response)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]

@@ -7,10 +7,28 @@ import json
 from typing import Any
 
 from flask import Flask, Response, current_app, jsonify, request
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
 
 BODY_METHODS = ("POST", "PUT", "PATCH")
+
+
+class ErrorDetail(BaseModel):
+    where: str
+    problem: str
+    type: str | None = None
+
+
+class ErrorInfo(BaseModel):
+    code: str
+    message: str
+    details: list[ErrorDetail] | None = None
+
+
+class ErrorBody(BaseModel):
+    """The shape of every error response, as the OpenAPI document describes it."""
+
+    error: ErrorInfo
 
 
 class ApiError(Exception):

@@ -10,6 +10,7 @@ from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.http.auth import require_admin
+from app.http.errors import ErrorBody
 from app.http.formats import cents, money, runtime, timestamp
 from app.modules.inventory import service
 from app.modules.inventory.models import Item
@@ -33,7 +34,7 @@ class SkuPath(BaseModel):
                                           pattern=r"^[A-Za-z0-9._-]+$")]
 
 
-class ItemIn(BaseModel):
+class CatalogItemIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
@@ -50,8 +51,8 @@ def list_catalog() -> Any:
         return {"items": [item_view(item) for item in service.catalogue(session)]}
 
 
-@blueprint.put("/<sku>", responses={200: None, 201: None, 401: None, 403: None})
-def put_item(path: SkuPath, body: ItemIn) -> Any:
+@blueprint.put("/<sku>", responses={200: None, 201: None, 401: ErrorBody, 403: ErrorBody})
+def put_item(path: SkuPath, body: CatalogItemIn) -> Any:
     """Set an item's price and stock (admin); creates the item when the sku is new."""
     bus = runtime().bus
     with bus.db.session() as session:

@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 
 from app.bus.outbox import load_flow
 from app.config import STYLES
-from app.http.errors import ApiError
+from app.http.errors import ApiError, ErrorBody
 from app.http.formats import money, runtime, timestamp
 from app.modules.orders import service
 from app.modules.orders.models import STATUSES, Order, OrderLineRecord
@@ -64,7 +64,7 @@ class PlaceOrderIn(Strict):
 
 
 class OrderPath(Strict):
-    order_id: Annotated[str, StringConstraints(max_length=40)]
+    order_id: str  # any id that names no order is a 404, however it looks
 
 
 class OrderListQuery(Strict):
@@ -74,7 +74,7 @@ class OrderListQuery(Strict):
     cursor: str | None = None  # checked by _decode_cursor, so that any bogus one is a 400
 
 
-@blueprint.post("", responses={202: None, 404: None, 422: None})
+@blueprint.post("", responses={202: None, 413: ErrorBody, 422: ErrorBody})
 def place_order(body: PlaceOrderIn) -> Any:
     """Place an order. It is accepted at once (202) and fulfilled by the modules' messages."""
     bus = runtime().bus
