@@ -25,7 +25,8 @@ ADMIN_HEADERS = {"Authorization": f"Bearer {ADMIN}"}
 __all__ = ["ADMIN", "ADMIN_HEADERS", "STYLES", "on_every_database", "wait_for"]
 
 
-def wait_for(condition: Callable[[], Any], timeout: float = 20.0, every: float = 0.02) -> Any:
+def wait_for(condition: Callable[[], Any], timeout: float = 20.0, every: float = 0.02,
+             what: str = "condition") -> Any:
     """Poll until ``condition()`` is truthy; fail after ``timeout`` seconds. Never a fixed sleep."""
     deadline = time.monotonic() + timeout
     while True:
@@ -33,7 +34,7 @@ def wait_for(condition: Callable[[], Any], timeout: float = 20.0, every: float =
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
+            raise AssertionError(f"{what}: not met within {timeout}s")
         time.sleep(every)
 
 

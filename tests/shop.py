@@ -12,6 +12,21 @@ from app.clock import ManualClock
 HOME = "1 Main Street, Springfield"
 
 
+def first(timeline: list[dict[str, Any]], short_type: str) -> dict[str, Any]:
+    """The first message of a type (``PaymentRefunded``) on a timeline."""
+    return next(m for m in timeline if m["type"].endswith("." + short_type))
+
+
+def ancestors(timeline: list[dict[str, Any]], message: dict[str, Any]) -> list[str]:
+    """The types of the messages that led to this one, nearest first (via ``causationid``)."""
+    by_id = {m["id"]: m for m in timeline}
+    chain, cause = [], message["causationid"]
+    while cause:
+        chain.append(by_id[cause]["type"].rsplit(".", 1)[-1])
+        cause = by_id[cause]["causationid"]
+    return chain
+
+
 class Shop:
     def __init__(self, app: Flask, clock: ManualClock) -> None:
         self.app, self.clock = app, clock

@@ -3,32 +3,16 @@ are interchangeable": each scenario must end the same way whichever style runs i
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from app.config import STYLES
 from tests.conftest import on_every_database
-from tests.shop import Shop
+from tests.shop import Shop, ancestors, first
 
 pytestmark = on_every_database
 
 CENTS = {"sku-1": 2490, "sku-2": 5900, "sku-3": 1450, "sku-last": 3900, "sku-none": 7900}
 ENDED_FLOW_MESSAGES = ("OrderDelivered", "OrderCancelled")
-
-
-def ancestors(timeline: list[dict[str, Any]], message: dict[str, Any]) -> list[str]:
-    """The types of the messages that led to this one, nearest first (via ``causationid``)."""
-    by_id = {m["id"]: m for m in timeline}
-    chain, cause = [], message["causationid"]
-    while cause:
-        chain.append(by_id[cause]["type"].rsplit(".", 1)[-1])
-        cause = by_id[cause]["causationid"]
-    return chain
-
-
-def first(timeline: list[dict[str, Any]], short_type: str) -> dict[str, Any]:
-    return next(m for m in timeline if m["type"].endswith("." + short_type))
 
 
 def all_delivered(shop: Shop, order_id: str) -> bool:
