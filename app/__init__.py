@@ -34,11 +34,12 @@ class Runtime:
     scheduler: BackgroundScheduler | None = None
 
     def start(self) -> None:
-        """Recover what an earlier process left undelivered, then keep dispatching."""
+        """Recover what an earlier process left undelivered, then keep dispatching: worker
+        threads in background mode; in both modes a tick that picks up due retries."""
         if self.settings.dispatch == "inline":
             self.bus.settle()
-            return
-        self.bus.dispatcher.start()
+        else:
+            self.bus.dispatcher.start()
         self.scheduler = BackgroundScheduler(daemon=True)
         self.scheduler.add_job(self.bus.dispatcher.notify, "interval", seconds=TICK_SECONDS,
                                id="tick", coalesce=True, misfire_grace_time=None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -29,7 +29,6 @@ class Settings:
     lease: timedelta = timedelta(seconds=30)
     dispatch_threads: int = 1
     max_body_bytes: int = 64 * 1024
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _require(self.style in STYLES, "ORDERFLOW_STYLE", self.style, " | ".join(STYLES))
@@ -41,6 +40,10 @@ class Settings:
                  "a number of at least 1")
         _require(self.dispatch_threads >= 1, "ORDERFLOW_DISPATCH_THREADS",
                  self.dispatch_threads, "a whole number of at least 1")
+        _require(self.lease >= timedelta(seconds=1), "ORDERFLOW_LEASE", self.lease,
+                 "a duration of at least PT1S")
+        _require(self.max_body_bytes >= 1024, "ORDERFLOW_MAX_BODY_BYTES", self.max_body_bytes,
+                 "a whole number of at least 1024")
 
     def but(self, **changes: Any) -> Settings:
         return replace(self, **changes)

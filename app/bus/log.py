@@ -39,6 +39,7 @@ class DeliveryRecord(SQLModel, table=True):
         Index("ix_bus_delivery_due", "status", "next_attempt_at"),
         Index("ix_bus_delivery_flow_order", "module", "flowid", "message_seq"),
         Index("ix_bus_delivery_message", "message_seq"),
+        Index("ix_bus_delivery_flow", "flowid", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

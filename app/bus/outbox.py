@@ -59,7 +59,8 @@ _APPEND_DELIVERIES = insert(deliveries).returning(deliveries.c.id, sort_by_param
 def append(session: Session, envelope: Envelope, receivers: list[tuple[str, str]],
            now: datetime, claimed_by: str | None, lease: timedelta) -> list[Claim]:
     """Log a message and one pending delivery per receiver. With ``claimed_by`` the deliveries
-    start out claimed by the publishing worker, which can then deliver them without a claim."""
+    start out claimed by the publishing worker and come back as claims it can deliver at once;
+    without, nothing comes back and a later claim from the database picks them up."""
     connection = session.connection()
     seq = connection.execute(_APPEND_MESSAGE, {
         "id": envelope.id, "type": envelope.type, "source": envelope.source,
@@ -74,6 +75,8 @@ def append(session: Session, envelope: Envelope, receivers: list[tuple[str, str]
          "flowid": envelope.flowid, "status": PENDING, "attempts": 0, "next_attempt_at": now,
          "claimed_by": claimed_by, "lease_until": lease_until, "updated_at": now}
         for name, module in receivers]).scalars().all()
+    if claimed_by is None:  # left for whichever worker claims them from the database
+        return []
     logged = _with_seq(envelope, seq)
     return [Claim(delivery_id, name, module, logged)
             for delivery_id, (name, module) in zip(ids, receivers, strict=True)]

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 06:56:20.138878
+Create Date: 2026-11-26 07:16:20.936635
 """
 from collections.abc import Sequence
 
@@ -38,6 +38,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('bus_delivery', schema=None) as batch_op:
         batch_op.create_index('ix_bus_delivery_due', ['status', 'next_attempt_at'], unique=False)
+        batch_op.create_index('ix_bus_delivery_flow', ['flowid', 'id'], unique=False)
         batch_op.create_index('ix_bus_delivery_flow_order', ['module', 'flowid', 'message_seq'], unique=False)
         batch_op.create_index('ix_bus_delivery_message', ['message_seq'], unique=False)
 
@@ -232,6 +233,7 @@ def downgrade() -> None:
     with op.batch_alter_table('bus_delivery', schema=None) as batch_op:
         batch_op.drop_index('ix_bus_delivery_message')
         batch_op.drop_index('ix_bus_delivery_flow_order')
+        batch_op.drop_index('ix_bus_delivery_flow')
         batch_op.drop_index('ix_bus_delivery_due')
 
     op.drop_table('bus_delivery')

@@ -101,7 +101,7 @@ def available(client: FlaskClient, sku: str) -> int:
 
 
 def order_ids(client: FlaskClient, query: str = "") -> list[str]:
-    response = client.get(f"{ORDERS}{query}")
+    response = client.get(f"{ORDERS}{query}", headers=ADMIN_HEADERS)
     assert response.status_code == 200, response.get_json()
     return [order["id"] for order in response.get_json()["items"]]
 
@@ -111,7 +111,7 @@ def walk(client: FlaskClient, **query: Any) -> list[list[str]]:
     pages, cursor = [], None
     while True:
         params = {**query, **({"cursor": cursor} if cursor else {})}
-        response = client.get(ORDERS, query_string=params)
+        response = client.get(ORDERS, headers=ADMIN_HEADERS, query_string=params)
         assert response.status_code == 200, response.get_json()
         page = response.get_json()
         pages.append([order["id"] for order in page["items"]])
@@ -148,7 +148,7 @@ def nothing_written(client: FlaskClient,
     """Call after a refused request: no order exists and the catalogue is as it was."""
 
     def check() -> None:
-        assert client.get(ORDERS).get_json() == {"items": [], "next_cursor": None}
+        assert order_ids(client) == []
         assert catalogue(client) == catalogue_before
 
     return check
@@ -431,7 +431,8 @@ def test_a_wrong_method_is_a_json_405(client: FlaskClient) -> None:
 
 # --- listing orders -----------------------------------------------------------------------------
 def test_the_order_list_starts_empty(client: FlaskClient) -> None:
-    assert client.get(ORDERS).get_json() == {"items": [], "next_cursor": None}
+    listed = client.get(ORDERS, headers=ADMIN_HEADERS).get_json()
+    assert listed == {"items": [], "next_cursor": None}
 
 
 def test_the_order_list_shows_the_newest_first(client: FlaskClient) -> None:
@@ -443,7 +444,7 @@ def test_the_order_list_shows_the_newest_first(client: FlaskClient) -> None:
 def test_listed_orders_have_the_order_fields(client: FlaskClient) -> None:
     order = place(client)
 
-    listed = client.get(ORDERS).get_json()["items"][0]
+    listed = client.get(ORDERS, headers=ADMIN_HEADERS).get_json()["items"][0]
 
     for field in ("id", "status", "reason", "style", "customer", "total", "created_at",
                   "updated_at"):
@@ -469,10 +470,11 @@ def test_a_last_full_page_has_no_next_cursor(client: FlaskClient) -> None:
 
 def test_orders_placed_while_paging_do_not_shift_the_pages(client: FlaskClient) -> None:
     placed = [place(client)["id"] for _ in range(4)]
-    first = client.get(ORDERS, query_string={"limit": 2}).get_json()
+    first = client.get(ORDERS, headers=ADMIN_HEADERS, query_string={"limit": 2}).get_json()
     place(client)
 
-    second = client.get(ORDERS, query_string={"limit": 2, "cursor": first["next_cursor"]})
+    second = client.get(ORDERS, headers=ADMIN_HEADERS,
+                        query_string={"limit": 2, "cursor": first["next_cursor"]})
 
     assert [order["id"] for order in second.get_json()["items"]] == placed[1::-1]
 
@@ -514,7 +516,7 @@ def cursor_of(text: str) -> str:
 def test_a_bogus_cursor_is_a_400(client: FlaskClient, cursor: str) -> None:
     place(client)
 
-    response = client.get(ORDERS, query_string={"cursor": cursor})
+    response = client.get(ORDERS, headers=ADMIN_HEADERS, query_string={"cursor": cursor})
 
     error = error_of(response, 400)
     assert error["code"] == "invalid_cursor"
@@ -524,7 +526,7 @@ def test_a_bogus_cursor_is_a_400(client: FlaskClient, cursor: str) -> None:
 @pytest.mark.parametrize("query", ["status=lost", "style=bogus", "limit=0", "limit=201",
                                    "limit=ten", "colour=red"])
 def test_a_bad_list_query_is_a_422_naming_the_parameter(client: FlaskClient, query: str) -> None:
-    response = client.get(f"{ORDERS}?{query}")
+    response = client.get(f"{ORDERS}?{query}", headers=ADMIN_HEADERS)
 
     assert places(error_of(response, 422)) == [f"query.{query.split('=')[0]}"]
 
@@ -882,3 +884,16 @@ def test_openapi_describes_the_catalogue_entry(client: FlaskClient) -> None:
     entry = body_schema(openapi(client), "/api/catalog/{sku}", "put")
 
     assert set(entry["properties"]) == {"name", "price", "stock"}
+
+
+def test_listing_orders_is_for_operators_only(client: FlaskClient) -> None:
+    """Orders carry names and addresses: a shopper reads one order by its id, never the list."""
+    assert client.get(ORDERS).status_code == 401
+    wrong = {"Authorization": "Bearer not-the-token"}
+    assert client.get(ORDERS, headers=wrong).status_code == 403
+
+
+def test_the_timeline_never_shows_the_payment_token(client: FlaskClient) -> None:
+    order = place(client)
+    timeline = client.get(f"{ORDERS}/{order['id']}/timeline").get_data(as_text=True)
+    assert "tok_ok" not in timeline
