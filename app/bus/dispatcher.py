@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from app.bus import outbox
+from app.bus.unit_of_work import WaitForEarlier
 from app.db import is_sqlite
 
 if TYPE_CHECKING:
@@ -52,24 +53,27 @@ class Dispatcher:
         return self.worker if self.mode == "inline" or self._threads else None
 
     # --- the one pass everything goes through -------------------------------------------------
-    def run_once(self, limit: int = CLAIM_BATCH) -> int:
+    def run_once(self, limit: int = CLAIM_BATCH, from_database: bool = True) -> int:
         """Deliver queued claims, or else claim due deliveries; returns how many were tried."""
         queued = self._take_queued(limit)
         for claim in queued:
-            self._deliver_queued(claim)
-        if queued:
+            self._deliver(claim)
+        if queued or not from_database:
             return len(queued)
         claims = self._claim(limit)
         for claim in claims:
             self._deliver(claim)
         return len(claims)
 
-    def run_until_quiet(self, max_deliveries: int = 1_000_000) -> int:
+    def run_until_quiet(self, max_deliveries: int = 1_000_000, from_database: bool = True
+                        ) -> int:
+        """Deliver until nothing is left: what commits in this thread produced and, unless
+        ``from_database`` is off, whatever else is due in the database."""
         done = 0
         self._local.active = True
         try:
             while done < max_deliveries:
-                count = self.run_once()
+                count = self.run_once(from_database=from_database)
                 if count == 0:
                     return done
                 done += count
@@ -91,20 +95,14 @@ class Dispatcher:
 
     def _claim(self, limit: int) -> list[outbox.Claim]:
         bus = self.bus
+        with bus.db.reading() as session:
+            if not outbox.anything_due(session, bus.clock.now()):
+                return []
         with bus.db.session() as session:
             claims = outbox.claim(session, self.worker, bus.clock.now(), bus.settings.lease,
                                   limit, skip_locked=not is_sqlite(bus.db.engine))
             session.commit()
         return claims
-
-    def _deliver_queued(self, claim: outbox.Claim) -> None:
-        """A claim from publication skips the claim query, but not the order check."""
-        with self.bus.db.reading() as session:
-            blocked = outbox.waits_for_earlier(session, claim)
-        if blocked:
-            self._release(claim)
-        else:
-            self._deliver(claim)
 
     def _deliver(self, claim: outbox.Claim) -> None:
         if claim.already_processed:
@@ -118,6 +116,8 @@ class Dispatcher:
             if not uow.committed:  # the receiver decided there was nothing to change
                 with uow:
                     uow.commit()
+        except WaitForEarlier:
+            self._release(claim)
         except IntegrityError as error:
             if _is_duplicate(error):
                 self._finish_duplicate(claim)
@@ -154,7 +154,8 @@ class Dispatcher:
                 queue.extend(claims)
         if self.mode == "inline":
             if not getattr(self._local, "active", False):
-                self.run_until_quiet()
+                # what the commit caused, to the end; retries and leftovers wait for the tick
+                self.run_until_quiet(from_database=not claims)
         else:
             self._wake.set()
 

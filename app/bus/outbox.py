@@ -49,11 +49,12 @@ class Claim:
     module: str
     envelope: Envelope
     already_processed: bool = False
+    unordered: bool = False  # claimed at publication: the flow's order is not checked yet
 
 
 # --- appending -----------------------------------------------------------------------------------
 _APPEND_MESSAGE = insert(messages).returning(messages.c.seq)
-_APPEND_DELIVERIES = insert(deliveries).returning(deliveries.c.id, sort_by_parameter_order=True)
+_APPEND_DELIVERIES = insert(deliveries).returning(deliveries.c.id, deliveries.c.receiver)
 
 
 def append(session: Session, envelope: Envelope, receivers: list[tuple[str, str]],
@@ -70,16 +71,16 @@ def append(session: Session, envelope: Envelope, receivers: list[tuple[str, str]
     if not receivers:
         return []
     lease_until = now + lease if claimed_by else None
-    ids = connection.execute(_APPEND_DELIVERIES, [
+    rows = connection.execute(_APPEND_DELIVERIES, [
         {"message_seq": seq, "message_id": envelope.id, "receiver": name, "module": module,
          "flowid": envelope.flowid, "status": PENDING, "attempts": 0, "next_attempt_at": now,
          "claimed_by": claimed_by, "lease_until": lease_until, "updated_at": now}
-        for name, module in receivers]).scalars().all()
+        for name, module in receivers]).all()
     if claimed_by is None:  # left for whichever worker claims them from the database
         return []
+    ids = {receiver: delivery_id for delivery_id, receiver in rows}
     logged = _with_seq(envelope, seq)
-    return [Claim(delivery_id, name, module, logged)
-            for delivery_id, (name, module) in zip(ids, receivers, strict=True)]
+    return [Claim(ids[name], name, module, logged, unordered=True) for name, module in receivers]
 
 
 def _with_seq(envelope: Envelope, seq: int) -> Envelope:
@@ -117,6 +118,11 @@ _LOAD = (
 _BLOCKED = select(literal(1)).where(
     deliveries.c.module == bindparam("module"), deliveries.c.flowid == bindparam("flowid"),
     deliveries.c.message_seq < bindparam("seq"), deliveries.c.status != DONE).limit(1)
+
+
+def anything_due(session: Session, now: datetime) -> bool:
+    """A cheap look, without taking a lock, before a claim."""
+    return session.connection().execute(_DUE, {"now": now, "limit": 1}).first() is not None
 
 
 def claim(session: Session, worker: str, now: datetime, lease: timedelta, limit: int,

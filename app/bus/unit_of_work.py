@@ -17,6 +17,10 @@ if TYPE_CHECKING:
     from app.bus.bus import MessageBus
 
 
+class WaitForEarlier(Exception):
+    """The receiving module still owes this flow an earlier message; deliver this one later."""
+
+
 def new_message_id() -> str:
     return uuid.uuid4().hex
 
@@ -46,7 +50,17 @@ class UnitOfWork:
     def __enter__(self) -> UnitOfWork:
         self._session = self.bus.db.session()
         self._published, self._claims = [], []
+        if self.consuming is not None and self.consuming.unordered:
+            self._check_flow_order(self.consuming)
         return self
+
+    def _check_flow_order(self, claim: outbox.Claim) -> None:
+        """A delivery claimed at publication skipped the claim query's order check: make it
+        here, in the receiver's own transaction, before anything else happens."""
+        if outbox.waits_for_earlier(self.session, claim):
+            self._session.close()
+            self._session = None
+            raise WaitForEarlier(claim.receiver)
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  trace: TracebackType | None) -> None:

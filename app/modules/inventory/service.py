@@ -85,7 +85,7 @@ def release(uow: UnitOfWork, *, order_id: str) -> Pick | None:
 
 
 def expect(uow: UnitOfWork, *, order_id: str, lines: Iterable[GoodsLine]) -> None:
-    uow.session.merge(ExpectedOrder(order_id=order_id, lines=[li.model_dump() for li in lines]))
+    uow.session.add(ExpectedOrder(order_id=order_id, lines=[li.model_dump() for li in lines]))
 
 
 def fetch_expected(uow: UnitOfWork, *, order_id: str) -> Pick | None:

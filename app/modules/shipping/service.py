@@ -32,7 +32,7 @@ def ship(uow: UnitOfWork, *, order_id: str, pick_id: str, recipient: str, addres
 
 
 def note_destination(uow: UnitOfWork, *, order_id: str, recipient: str, address: str) -> None:
-    uow.session.merge(Destination(order_id=order_id, recipient=recipient, address=address))
+    uow.session.add(Destination(order_id=order_id, recipient=recipient, address=address))
 
 
 def ship_to_noted_destination(uow: UnitOfWork, *, order_id: str, pick_id: str) -> Shipment:
