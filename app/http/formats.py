@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from flask import current_app
 
@@ -23,6 +24,6 @@ def timestamp(moment: datetime | None) -> str | None:
     return as_utc(moment).isoformat() if moment else None
 
 
-def runtime():  # type: ignore[no-untyped-def]
+def runtime() -> Any:  # app.Runtime; importing it here would make the kernel know the modules
     """The running app's bus, settings and admin token (see ``app.Runtime``)."""
     return current_app.extensions["orderflow"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy.orm import Session
 from sqlmodel import select
 
@@ -17,7 +19,7 @@ DEMO_CATALOGUE = [
 ]
 
 
-def load_demo_catalogue(session: Session, now) -> int:  # type: ignore[no-untyped-def]
+def load_demo_catalogue(session: Session, now: datetime) -> int:
     """Add the demo items when the catalogue is empty; returns how many were added."""
     if session.exec(select(Item).limit(1)).first() is not None:
         return 0

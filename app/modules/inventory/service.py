@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from datetime import datetime
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -106,7 +107,7 @@ def catalogue(session: Session) -> list[Item]:
 
 
 def put_item(session: Session, *, sku: str, name: str | None, price_cents: int, stock: int,
-             now) -> tuple[Item, bool]:  # type: ignore[no-untyped-def]
+             now: datetime) -> tuple[Item, bool]:
     """Create or update an item; returns it and whether it was created."""
     item = session.get(Item, sku)
     created = item is None
