@@ -41,14 +41,14 @@ class Runtime:
         else:
             self.bus.dispatcher.start()
         self.scheduler = BackgroundScheduler(daemon=True)
-        self.scheduler.add_job(self.bus.dispatcher.notify, "interval", seconds=TICK_SECONDS,
+        self.scheduler.add_job(self.bus.dispatcher.tick, "interval", seconds=TICK_SECONDS,
                                id="tick", coalesce=True, misfire_grace_time=None,
                                max_instances=1)
         self.scheduler.start()
 
     def close(self) -> None:
         if self.scheduler is not None:
-            self.scheduler.shutdown(wait=False)
+            self.scheduler.shutdown(wait=True)  # a running tick finishes before unwiring
             self.scheduler = None
         self.bus.close()
         self.bus.db.dispose()

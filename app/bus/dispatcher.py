@@ -3,9 +3,9 @@
 Two ways in, one way through. Deliveries a commit in this process produced arrive already
 claimed (their lease was written with them) and are queued in memory; everything else (retries,
 messages left by a dead process, messages published by another process) is claimed from the
-database with a lease. Either way a receiver runs in its own unit of work, a failure is recorded
-and retried with backoff until it is parked, and a module sees one flow's messages in order.
-``inline`` mode runs to quiescence in the calling thread; ``background`` mode in worker threads.
+database with a lease. Either way a receiver runs in its own unit of work, whose first statement
+confirms the claim and the flow's order; a failure is recorded and retried with backoff until it
+is parked. ``inline`` mode runs in the calling thread; ``background`` mode in worker threads.
 """
 
 from __future__ import annotations
@@ -22,14 +22,24 @@ from typing import TYPE_CHECKING
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from app.bus import outbox
-from app.bus.unit_of_work import WaitForEarlier
 from app.db import is_sqlite
 
 if TYPE_CHECKING:
     from app.bus.bus import MessageBus
+    from app.bus.unit_of_work import UnitOfWork
 
 log = logging.getLogger("orderflow.dispatcher")
 CLAIM_BATCH = 20
+LOOK_EVERY = 10  # passes: even while new work keeps coming, due retries get their turn
+
+
+class ReceiverDidNotCommit(RuntimeError):
+    """A receiver opened its unit of work and left without committing: its work is lost."""
+
+
+def worker_id() -> str:
+    """Short enough for ``bus_delivery.claimed_by`` whatever the host is called."""
+    return f"{socket.gethostname()[:24]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class Dispatcher:
@@ -37,7 +47,7 @@ class Dispatcher:
                  poll_seconds: float = 1.0) -> None:
         self.bus = bus
         self.mode = mode
-        self.worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.worker = worker_id()
         self._threads_wanted = threads
         self._poll = poll_seconds
         self._wake = threading.Event()
@@ -46,6 +56,7 @@ class Dispatcher:
         self._local = threading.local()
         self._shared: deque[outbox.Claim] = deque()
         self._lock = threading.Lock()
+        self._passes = 0
 
     def claimant(self) -> str | None:
         """Who new deliveries are claimed for at publication: this worker, when it will run
@@ -54,13 +65,13 @@ class Dispatcher:
 
     # --- the one pass everything goes through -------------------------------------------------
     def run_once(self, limit: int = CLAIM_BATCH, from_database: bool = True) -> int:
-        """Deliver queued claims, or else claim due deliveries; returns how many were tried."""
-        queued = self._take_queued(limit)
-        for claim in queued:
-            self._deliver(claim)
-        if queued or not from_database:
-            return len(queued)
-        claims = self._claim(limit)
+        """Deliver queued claims and, when it is time to look, due deliveries from the
+        database (at least every LOOK_EVERY passes, so a steady stream of new work cannot starve
+        retries); returns how many were tried."""
+        claims = self._take_queued(limit)
+        self._passes += 1
+        if from_database and (not claims or self._passes % LOOK_EVERY == 0):
+            claims += self._claim(max(limit - len(claims), 1))
         for claim in claims:
             self._deliver(claim)
         return len(claims)
@@ -104,27 +115,47 @@ class Dispatcher:
             session.commit()
         return claims
 
+    # --- one delivery ---------------------------------------------------------------------------
     def _deliver(self, claim: outbox.Claim) -> None:
+        """Never raises: whatever goes wrong is written down for a retry, or logged."""
         if claim.already_processed:
-            self._finish_duplicate(claim)
+            self._guarded(self._finish_duplicate, claim)
             return
         try:
-            receiver = self.bus.wiring.receiver(claim.envelope.style, claim.envelope.type,
-                                                claim.receiver)
-            uow = self.bus.unit_of_work(style=claim.envelope.style, consuming=claim)
-            receiver(claim.envelope.message(), uow)
-            if not uow.committed:  # the receiver decided there was nothing to change
-                with uow:
-                    uow.commit()
-        except WaitForEarlier:
-            self._release(claim)
+            self._run_receiver(claim)
+        except outbox.WaitForEarlier:
+            self._guarded(self._release, claim)
+        except outbox.ClaimLost:
+            log.info("%s: delivery %s is no longer ours", claim.receiver, claim.delivery_id)
         except IntegrityError as error:
             if _is_duplicate(error):
-                self._finish_duplicate(claim)
+                self._guarded(self._finish_duplicate, claim)
             else:
-                self._fail(claim, error)
+                self._guarded(self._fail, claim, error)
         except Exception as error:
-            self._fail(claim, error)
+            self._guarded(self._fail, claim, error)
+
+    def _run_receiver(self, claim: outbox.Claim) -> None:
+        envelope = claim.envelope
+        receiver = self.bus.wiring.receiver(envelope.style, envelope.type, claim.receiver)
+        uow = self.bus.unit_of_work(style=envelope.style, consuming=claim)
+        receiver(envelope.message(), uow)
+        self._close_books(uow)
+
+    @staticmethod
+    def _close_books(uow: UnitOfWork) -> None:
+        if not uow.entered:  # the receiver decided, without the database, that nothing changes
+            with uow:
+                uow.commit()
+        elif not uow.committed:
+            raise ReceiverDidNotCommit("the receiver left its unit of work without committing")
+
+    def _guarded(self, bookkeeping, claim: outbox.Claim, *args) -> None:  # type: ignore[no-untyped-def]
+        """Bookkeeping that fails (the database went away) leaves the lease to expire."""
+        try:
+            bookkeeping(claim, *args)
+        except Exception:
+            log.exception("could not record the outcome of delivery %s", claim.delivery_id)
 
     def _finish_duplicate(self, claim: outbox.Claim) -> None:
         with self.bus.db.session() as session:
@@ -133,31 +164,44 @@ class Dispatcher:
 
     def _release(self, claim: outbox.Claim) -> None:
         with self.bus.db.session() as session:
-            outbox.release(session, claim.delivery_id)
+            outbox.release(session, claim.delivery_id, self.worker)
             session.commit()
 
     def _fail(self, claim: outbox.Claim, error: Exception) -> None:
         text = "".join(traceback.format_exception_only(error)).strip()
         with self.bus.db.session() as session:
-            status = outbox.record_failure(session, claim.delivery_id, text,
+            status = outbox.record_failure(session, claim.delivery_id, self.worker, text,
                                            self.bus.clock.now(), self.bus.retry_policy)
             session.commit()
         log.warning("%s failed on %s (%s): %s", claim.receiver, claim.envelope.short_type,
-                    status, text)
+                    status or "no longer ours", text)
 
-    # --- after commit ---------------------------------------------------------------------------
-    def notify(self, claims: list[outbox.Claim] | None = None) -> None:
-        """New work: claims a commit produced, or (from the scheduler's tick) maybe some due."""
-        if claims:
-            queue = self._queue()
-            with self._lock:
-                queue.extend(claims)
-        if self.mode == "inline":
-            if not getattr(self._local, "active", False):
-                # what the commit caused, to the end; retries and leftovers wait for the tick
-                self.run_until_quiet(from_database=not claims)
-        else:
+    # --- new work -------------------------------------------------------------------------------
+    def notify(self, claims: list[outbox.Claim]) -> None:
+        """A commit produced these deliveries (already claimed for this worker)."""
+        queue = self._queue()
+        with self._lock:
+            queue.extend(claims)
+        if self.mode != "inline":
             self._wake.set()
+        elif not getattr(self._local, "active", False):
+            # what the commit caused, to the end; retries and leftovers wait for the tick
+            self._settle_safely(from_database=False)
+
+    def tick(self) -> None:
+        """The scheduler's heartbeat: look for due retries and deliveries left elsewhere."""
+        if self.mode != "inline":
+            self._wake.set()
+        elif not getattr(self._local, "active", False):
+            self._settle_safely(from_database=True)
+
+    def _settle_safely(self, from_database: bool) -> None:
+        """Inline dispatch runs after the caller's commit: its trouble must not undo the
+        caller's success (a failed delivery is retried; a lost claim waits for its lease)."""
+        try:
+            self.run_until_quiet(from_database=from_database)
+        except Exception:
+            log.exception("inline dispatch stopped; the tick will take it up again")
 
     # --- background threads ---------------------------------------------------------------------
     def start(self) -> None:
@@ -185,14 +229,20 @@ class Dispatcher:
                 self._wake.clear()
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Stop the threads and hand back what this worker claimed but did not run. If a
+        thread is still busy after ``timeout``, its claims keep their leases."""
         self._stopping.set()
         self._wake.set()
         for thread in self._threads:
             thread.join(timeout)
+        busy = any(thread.is_alive() for thread in self._threads)
         self._threads = []
-        with self.bus.db.session() as session:
-            outbox.release_claims(session, self.worker)
-            session.commit()
+        with self._lock:
+            self._shared.clear()
+        if not busy:
+            with self.bus.db.session() as session:
+                outbox.release_claims(session, self.worker)
+                session.commit()
 
 
 def _is_duplicate(error: IntegrityError) -> bool:

@@ -44,10 +44,6 @@ class Message(Value):
     def type_name(cls) -> str:
         return f"{TYPE_PREFIX}.{cls.owner}.{cls.__name__}"
 
-    @classmethod
-    def short_name(cls) -> str:
-        return cls.__name__
-
 
 class Event(Message):
     kind: ClassVar[str] = "event"

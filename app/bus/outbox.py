@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, exists, insert, literal, or_, select, update
+from sqlalchemy import bindparam, exists, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.bus.log import (
@@ -29,6 +29,17 @@ deliveries = DeliveryRecord.__table__
 processed = ProcessedRecord.__table__
 
 
+MAX_RETRY_DELAY = timedelta(days=1)
+
+
+class WaitForEarlier(Exception):
+    """The receiving module still owes this flow an earlier message; deliver this one later."""
+
+
+class ClaimLost(Exception):
+    """The delivery is no longer this worker's to run: done, parked, or taken over elsewhere."""
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     base: timedelta
@@ -36,8 +47,14 @@ class RetryPolicy:
     max_attempts: int
 
     def delay(self, attempts: int) -> timedelta:
-        """The wait after the ``attempts``-th failure: base, base*factor, base*factor^2, ..."""
-        return self.base * (self.factor ** (attempts - 1))
+        """The wait after the ``attempts``-th failure: base, base*factor, base*factor^2, ...,
+        never more than a day."""
+        try:
+            seconds = self.base.total_seconds() * self.factor ** (attempts - 1)
+        except OverflowError:
+            return MAX_RETRY_DELAY
+        return min(timedelta(seconds=min(seconds, MAX_RETRY_DELAY.total_seconds())),
+                   MAX_RETRY_DELAY)
 
 
 @dataclass(frozen=True)
@@ -49,11 +66,13 @@ class Claim:
     module: str
     envelope: Envelope
     already_processed: bool = False
-    unordered: bool = False  # claimed at publication: the flow's order is not checked yet
 
 
 # --- appending -----------------------------------------------------------------------------------
 _APPEND_MESSAGE = insert(messages).returning(messages.c.seq)
+# PostgreSQL hands out sequence values before commit, so two transactions of one flow could
+# commit in the other order than their seq says; holding a per-flow lock until commit stops that.
+_FLOW_LOCK = select(func.pg_advisory_xact_lock(func.hashtext(bindparam("flowid"))))
 _APPEND_DELIVERIES = insert(deliveries).returning(deliveries.c.id, deliveries.c.receiver)
 
 
@@ -63,6 +82,8 @@ def append(session: Session, envelope: Envelope, receivers: list[tuple[str, str]
     start out claimed by the publishing worker and come back as claims it can deliver at once;
     without, nothing comes back and a later claim from the database picks them up."""
     connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(_FLOW_LOCK, {"flowid": envelope.flowid})
     seq = connection.execute(_APPEND_MESSAGE, {
         "id": envelope.id, "type": envelope.type, "source": envelope.source,
         "kind": envelope.kind, "time": envelope.time, "flowid": envelope.flowid,
@@ -80,7 +101,7 @@ def append(session: Session, envelope: Envelope, receivers: list[tuple[str, str]
         return []
     ids = {receiver: delivery_id for delivery_id, receiver in rows}
     logged = _with_seq(envelope, seq)
-    return [Claim(ids[name], name, module, logged, unordered=True) for name, module in receivers]
+    return [Claim(ids[name], name, module, logged) for name, module in receivers]
 
 
 def _with_seq(envelope: Envelope, seq: int) -> Envelope:
@@ -115,9 +136,15 @@ _LOAD = (
     .where(deliveries.c.id.in_(bindparam("ids", expanding=True)))
     .order_by(deliveries.c.message_seq, deliveries.c.id)
 )
-_BLOCKED = select(literal(1)).where(
-    deliveries.c.module == bindparam("module"), deliveries.c.flowid == bindparam("flowid"),
-    deliveries.c.message_seq < bindparam("seq"), deliveries.c.status != DONE).limit(1)
+_CONFIRM = (update(deliveries)
+            .where(deliveries.c.id == bindparam("delivery_id"),
+                   deliveries.c.claimed_by == bindparam("worker"),
+                   deliveries.c.status.in_(WAITING), ~_EARLIER_UNFINISHED)
+            .values(lease_until=bindparam("lease_until"))
+            .returning(deliveries.c.id))
+_STILL_OURS = select(literal(1)).where(deliveries.c.id == bindparam("delivery_id"),
+                                       deliveries.c.claimed_by == bindparam("worker"),
+                                       deliveries.c.status.in_(WAITING))
 
 
 def anything_due(session: Session, now: datetime) -> bool:
@@ -139,11 +166,18 @@ def claim(session: Session, worker: str, now: datetime, lease: timedelta, limit:
                   envelope_from_row(row), bool(row["seen"])) for row in rows]
 
 
-def waits_for_earlier(session: Session, claim: Claim) -> bool:
-    """Does the receiving module still owe this flow an earlier message?"""
-    return session.connection().execute(_BLOCKED, {
-        "module": claim.module, "flowid": claim.envelope.flowid,
-        "seq": claim.envelope.seq}).first() is not None
+def confirm(session: Session, claim: Claim, worker: str, lease_until: datetime) -> None:
+    """The first statement of a receiver's transaction: the delivery is still this worker's,
+    not done, and its module has finished the flow's earlier messages. It renews the lease and
+    (on PostgreSQL) locks the row until the receiver commits. Raises WaitForEarlier or
+    ClaimLost otherwise."""
+    connection = session.connection()
+    params = {"delivery_id": claim.delivery_id, "worker": worker}
+    if connection.execute(_CONFIRM, {**params, "lease_until": lease_until}).first():
+        return
+    if connection.execute(_STILL_OURS, params).first():
+        raise WaitForEarlier(claim.receiver)
+    raise ClaimLost(claim.receiver)
 
 
 def envelope_from_row(row) -> Envelope:  # type: ignore[no-untyped-def]
@@ -159,12 +193,18 @@ _FINISH = (update(deliveries).where(deliveries.c.id == bindparam("delivery_id"))
            .values(status=DONE, attempts=deliveries.c.attempts + bindparam("attempted"),
                    claimed_by=None, lease_until=None, last_error=None,
                    updated_at=bindparam("now")))
-_RELEASE = (update(deliveries).where(deliveries.c.id == bindparam("delivery_id"))
+_RELEASE = (update(deliveries).where(deliveries.c.id == bindparam("delivery_id"),
+                                     deliveries.c.claimed_by == bindparam("worker"),
+                                     deliveries.c.status.in_(WAITING))
             .values(claimed_by=None, lease_until=None))
 _RELEASE_WORKER = (update(deliveries).where(deliveries.c.claimed_by == bindparam("worker"),
                                             deliveries.c.status.in_(WAITING))
                    .values(claimed_by=None, lease_until=None))
-_ATTEMPTS = select(deliveries.c.attempts).where(deliveries.c.id == bindparam("delivery_id"))
+_OUR_ATTEMPTS = (select(deliveries.c.attempts)
+                 .where(deliveries.c.id == bindparam("delivery_id"),
+                        deliveries.c.claimed_by == bindparam("worker"),
+                        deliveries.c.status.in_(WAITING))
+                 .with_for_update())
 _FAIL = (update(deliveries).where(deliveries.c.id == bindparam("delivery_id"))
          .values(status=bindparam("status"), attempts=bindparam("attempts"),
                  last_error=bindparam("error"), claimed_by=None, lease_until=None,
@@ -185,9 +225,9 @@ def mark_duplicate_done(session: Session, delivery_id: int, now: datetime) -> No
                                            "now": now})
 
 
-def release(session: Session, delivery_id: int) -> None:
+def release(session: Session, delivery_id: int, worker: str) -> None:
     """Hand a claimed delivery back untouched, for a later claim to take."""
-    session.connection().execute(_RELEASE, {"delivery_id": delivery_id})
+    session.connection().execute(_RELEASE, {"delivery_id": delivery_id, "worker": worker})
 
 
 def release_claims(session: Session, worker: str) -> None:
@@ -195,10 +235,16 @@ def release_claims(session: Session, worker: str) -> None:
     session.connection().execute(_RELEASE_WORKER, {"worker": worker})
 
 
-def record_failure(session: Session, delivery_id: int, error: str, now: datetime,
-                   policy: RetryPolicy) -> str:
+def record_failure(session: Session, delivery_id: int, worker: str, error: str, now: datetime,
+                   policy: RetryPolicy) -> str | None:
+    """Count a failed attempt and schedule the next, or park the delivery after the last.
+    A delivery that is no longer this worker's (finished or taken over) is left alone: None."""
     connection = session.connection()
-    attempts = connection.execute(_ATTEMPTS, {"delivery_id": delivery_id}).scalar_one() + 1
+    attempts = connection.execute(_OUR_ATTEMPTS, {"delivery_id": delivery_id,
+                                                  "worker": worker}).scalar()
+    if attempts is None:
+        return None
+    attempts += 1
     status = PARKED if attempts >= policy.max_attempts else FAILED
     connection.execute(_FAIL, {"delivery_id": delivery_id, "status": status,
                                "attempts": attempts, "error": error[:4000], "now": now,

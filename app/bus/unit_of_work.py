@@ -17,10 +17,6 @@ if TYPE_CHECKING:
     from app.bus.bus import MessageBus
 
 
-class WaitForEarlier(Exception):
-    """The receiving module still owes this flow an earlier message; deliver this one later."""
-
-
 def new_message_id() -> str:
     return uuid.uuid4().hex
 
@@ -36,8 +32,8 @@ class UnitOfWork:
         self.consuming = consuming
         self.module = module or (consuming.receiver.split(".", 1)[0] if consuming else None)
         self.adapters: SimpleNamespace = bus.adapters
+        self.entered = False
         self.committed = False
-        self._published: list[Envelope] = []
         self._claims: list[outbox.Claim] = []
         self._session: Session | None = None
 
@@ -49,18 +45,22 @@ class UnitOfWork:
 
     def __enter__(self) -> UnitOfWork:
         self._session = self.bus.db.session()
-        self._published, self._claims = [], []
-        if self.consuming is not None and self.consuming.unordered:
-            self._check_flow_order(self.consuming)
+        self._claims = []
+        self.entered = True
+        if self.consuming is not None:
+            try:
+                self._confirm(self.consuming)
+            except BaseException:
+                self.__exit__(None, None, None)
+                raise
         return self
 
-    def _check_flow_order(self, claim: outbox.Claim) -> None:
-        """A delivery claimed at publication skipped the claim query's order check: make it
-        here, in the receiver's own transaction, before anything else happens."""
-        if outbox.waits_for_earlier(self.session, claim):
-            self._session.close()
-            self._session = None
-            raise WaitForEarlier(claim.receiver)
+    def _confirm(self, claim: outbox.Claim) -> None:
+        """Before a receiver does anything: is the delivery still ours, and has its module
+        finished the flow's earlier messages? (outbox.confirm raises when not.)"""
+        now = self.bus.clock.now()
+        outbox.confirm(self.session, claim, self.bus.dispatcher.worker,
+                       now + self.bus.settings.lease)
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  trace: TracebackType | None) -> None:
@@ -82,7 +82,6 @@ class UnitOfWork:
                               f"{self.style}; a command needs exactly one")
         self._claims += outbox.append(self.session, envelope, receivers, envelope.time,
                                       self.bus.dispatcher.claimant(), self.bus.settings.lease)
-        self._published.append(envelope)
         return envelope
 
     def _source_of(self, message: Message) -> str:
@@ -97,13 +96,9 @@ class UnitOfWork:
             outbox.mark_processed(self.session, self.consuming, self.bus.clock.now())
         self.session.commit()
         self.committed = True
-        claims, self._published, self._claims = self._claims, [], []
+        claims, self._claims = self._claims, []
         self.bus.after_commit(claims)
 
     def rollback(self) -> None:
         self.session.rollback()
-        self._published, self._claims = [], []
-
-    @property
-    def published(self) -> list[Envelope]:
-        return list(self._published)
+        self._claims = []

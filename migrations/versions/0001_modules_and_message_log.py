@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 07:16:20.936635
+Create Date: 2026-11-26 07:40:22.929955
 """
 from collections.abc import Sequence
 
@@ -73,7 +73,7 @@ def upgrade() -> None:
     op.create_table('inventory_item',
     sa.Column('sku', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-    sa.Column('price_cents', sa.Integer(), nullable=False),
+    sa.Column('price_cents', sa.BigInteger(), nullable=False),
     sa.Column('stock', sa.Integer(), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.CheckConstraint('stock >= 0', name='ck_inventory_item_stock'),
@@ -97,7 +97,7 @@ def upgrade() -> None:
     sa.Column('sku', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('quantity', sa.Integer(), nullable=False),
-    sa.Column('unit_price_cents', sa.Integer(), nullable=False),
+    sa.Column('unit_price_cents', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('orders_line', schema=None) as batch_op:
@@ -115,7 +115,7 @@ def upgrade() -> None:
     sa.Column('vip', sa.Boolean(), nullable=False),
     sa.Column('payment_method', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('payment_token', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-    sa.Column('total_cents', sa.Integer(), nullable=False),
+    sa.Column('total_cents', sa.BigInteger(), nullable=False),
     sa.Column('payment_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
     sa.Column('pick_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
@@ -141,7 +141,7 @@ def upgrade() -> None:
     op.create_table('payment_payment',
     sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
     sa.Column('order_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
-    sa.Column('amount_cents', sa.Integer(), nullable=False),
+    sa.Column('amount_cents', sa.BigInteger(), nullable=False),
     sa.Column('method', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('charge_id', sqlmodel.sql.sqltypes.AutoString(length=60), nullable=True),
@@ -157,7 +157,7 @@ def upgrade() -> None:
     sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
     sa.Column('payment_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
     sa.Column('order_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
-    sa.Column('amount_cents', sa.Integer(), nullable=False),
+    sa.Column('amount_cents', sa.BigInteger(), nullable=False),
     sa.Column('provider_ref', sqlmodel.sql.sqltypes.AutoString(length=60), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id')

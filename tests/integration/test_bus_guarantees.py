@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select, update
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.exc import OperationalError
 from sqlmodel import SQLModel
 
-from app.bus import Command, Event, MessageBus, UnitOfWork, WiringError
+from app.bus import Command, Event, MessageBus, UnitOfWork, WiringError, outbox
 from app.bus.dispatcher import Dispatcher
 from app.bus.log import DeliveryRecord, MessageRecord
 from app.clock import ManualClock, as_utc
@@ -304,3 +317,156 @@ def test_receivers_are_disconnected_when_the_bus_closes(url: str, clock: ManualC
     bus.wiring.connect(STYLE, Pinged, recorder("a"), "alpha")
     bus.close()
     assert bus.wiring.receivers(STYLE, Pinged.type_name()) == []
+
+
+# Hazards found in review: each of these failed before the fix it names -------------------------
+def statuses(bus: MessageBus) -> list[tuple[str, str, int]]:
+    return [(d.receiver, d.status, d.attempts) for d in deliveries(bus)]
+
+
+def test_a_receiver_that_raises_after_committing_stays_done(
+        bus: MessageBus, clock: ManualClock) -> None:
+    """Its effect is committed; a late error must not turn 'done' into 'failed' or 'parked'
+    (which would also hold back the flow's later messages for that module)."""
+    def commits_then_raises(msg: Pinged, uow: UnitOfWork) -> None:
+        recorder("a")(msg, uow)
+        raise RuntimeError("raised after commit, e.g. while logging")
+
+    bus.wiring.connect(STYLE, Pinged, commits_then_raises, "alpha")
+    bus.wiring.connect(STYLE, Ponged, recorder("later"), "alpha")
+    publish(bus, Pinged(order_id="o1", note="1"))
+    publish(bus, Ponged(order_id="o1", note="2"))
+    assert [status for _, status, _ in statuses(bus)] == ["done", "done"]
+    assert effect_rows(bus) == [("a", "1"), ("later", "2")]
+
+
+def test_a_late_failure_from_a_worker_whose_lease_expired_changes_nothing(
+        url: str, clock: ManualClock) -> None:
+    slow, fast = (make_bus(url, clock, dispatch="background", retry_max_attempts=1)
+                  for _ in range(2))
+    for bus in (slow, fast):
+        bus.wiring.connect(STYLE, Pinged, recorder("a"), "alpha")
+    publish(slow, Pinged(order_id="o1", note="1"))
+    [claim] = slow.dispatcher._claim(10)
+    clock.advance(slow.settings.lease + timedelta(seconds=1))  # the slow worker overruns
+    assert fast.settle() == 1                                  # another takes over and succeeds
+    slow.dispatcher._fail(claim, TimeoutError("provider timed out"))  # the slow one gives up
+    assert statuses(fast) == [("alpha.record_a", "done", 1)]
+    for bus in (slow, fast):
+        bus.close()
+
+
+def test_a_queued_claim_taken_over_elsewhere_is_not_run_again(
+        url: str, clock: ManualClock) -> None:
+    """A backlog longer than the lease: another process takes the delivery over; when this
+    one finally reaches its queue, the receiver's unit of work refuses to start."""
+    busy, other = (make_bus(url, clock, dispatch="background") for _ in range(2))
+    calls: list[str] = []
+
+    def charge(msg: Pinged, uow: UnitOfWork) -> None:
+        with uow:
+            calls.append(msg.note)  # stands for a call to the payment provider
+            uow.session.execute(insert(effects).values(receiver="charge", note=msg.note))
+            uow.commit()
+
+    for bus in (busy, other):
+        bus.wiring.connect(STYLE, Pinged, charge, "alpha")
+    busy.dispatcher._threads = [threading.current_thread()]  # as if its threads were running
+    publish(busy, Pinged(order_id="o1", note="x"))           # claimed and queued in memory
+    busy.dispatcher._threads = []
+    clock.advance(busy.settings.lease + timedelta(seconds=1))
+    assert other.settle() == 1
+    busy.dispatcher.run_once(from_database=False)
+    assert calls == ["x"]
+    assert effect_rows(busy) == [("charge", "x")]
+    for bus in (busy, other):
+        bus.close()
+
+
+def test_a_long_host_name_still_fits_the_claim(
+        url: str, clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(socket, "gethostname",
+                        lambda: "orderflow-web-statefulset-0.orderflow.production.svc.cluster")
+    bus = make_bus(url, clock)
+    bus.wiring.connect(STYLE, Pinged, recorder("a"), "alpha")
+    publish(bus, Pinged(order_id="o1", note="x"))
+    assert effect_rows(bus) == [("a", "x")]
+    bus.close()
+
+
+def test_trouble_writing_down_a_failure_never_reaches_the_publisher(
+        bus: MessageBus, clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The database refuses the failure record (busy, gone): the publisher's commit already
+    succeeded and must not raise, and the batch's other deliveries still run."""
+    def database_gone(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise OperationalError("UPDATE bus_delivery", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(outbox, "record_failure", database_gone)
+    bus.wiring.connect(STYLE, Pinged, failing(times=99), "alpha")
+    bus.wiring.connect(STYLE, Pinged, recorder("b"), "beta")
+    publish(bus, Pinged(order_id="o1", note="x"))  # does not raise
+    assert effect_rows(bus) == [("b", "x")]
+    monkeypatch.undo()
+    clock.advance(bus.settings.lease + timedelta(seconds=1))  # the failed one's lease runs out
+    bus.settle()
+    assert statuses(bus)[0][:2] == ("alpha.fail_flaky", "failed")
+
+
+def test_due_retries_are_not_starved_by_a_steady_stream_of_new_work(
+        url: str, clock: ManualClock) -> None:
+    bus = make_bus(url, clock, dispatch="background")
+    bus.wiring.connect(STYLE, Pinged, failing(times=1), "alpha")
+    bus.wiring.connect(STYLE, Ponged, recorder("load"), "beta")
+    bus.dispatcher._threads = [threading.current_thread()]  # claim at publication, as running
+    publish(bus, Pinged(order_id="o1", note="retry me"))
+    bus.dispatcher.run_once()  # the first attempt fails; the retry is due in a second
+    clock.advance("PT10S")
+    for number in range(20):  # a new order arrives before every pass
+        publish(bus, Ponged(order_id=f"load{number}", note=str(number)))
+        bus.dispatcher.run_once()
+    bus.dispatcher._threads = []
+    assert ("flaky", "retry me") in effect_rows(bus)
+    bus.close()
+
+
+def test_a_receiver_that_forgets_to_commit_fails_visibly(bus: MessageBus) -> None:
+    def forgets(msg: Pinged, uow: UnitOfWork) -> None:
+        with uow:
+            uow.publish(Ponged(order_id=msg.order_id, note="follow-up"))
+
+    bus.wiring.connect(STYLE, Pinged, forgets, "alpha")
+    bus.wiring.connect(STYLE, Ponged, recorder("next"), "beta")
+    publish(bus, Pinged(order_id="o1"))
+    [(_, status, attempts)] = statuses(bus)
+    assert (status, attempts) == ("failed", 1)
+    assert "without committing" in deliveries(bus)[0].last_error
+
+
+def test_a_flows_messages_are_logged_in_the_order_they_commit(
+        url: str, clock: ManualClock) -> None:
+    """On PostgreSQL a sequence value is taken before commit: a second publisher of the same
+    flow must wait for the first, or the log's order would not be the commit order. (SQLite
+    lets one writer in at a time, so there the question does not arise.)"""
+    if not url.startswith("postgresql"):
+        pytest.skip("SQLite serializes writers")
+    bus = make_bus(url, clock)
+    bus.wiring.connect(STYLE, Pinged, recorder("ping"), "alpha")
+    bus.wiring.connect(STYLE, Ponged, recorder("pong"), "alpha")
+    first = bus.unit_of_work(style=STYLE, module="test").__enter__()
+    first.publish(Pinged(order_id="o1", note="first"))
+    second = threading.Thread(target=publish, args=(bus, Ponged(order_id="o1", note="second")))
+    second.start()
+    wait_for(lambda: waiting_for_a_flow_lock(bus), what="the second publisher waiting")
+    first.commit()
+    first.__exit__(None, None, None)
+    second.join(timeout=30)
+    bus.settle()
+    assert effect_rows(bus) == [("ping", "first"), ("pong", "second")]
+    bus.close()
+
+
+def waiting_for_a_flow_lock(bus: MessageBus) -> bool:
+    with bus.db.reading() as session:
+        return bool(session.execute(text(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        )).scalar())

@@ -117,3 +117,16 @@ def test_a_waiting_clarification_holds_the_order_without_charging(shop: Shop, st
     assert shop.order(order)["status"] == "placed"
     assert shop.charged_cents == 0
     assert shop.stock("sku-1") == shop.initial["sku-1"]
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_a_large_order_fits_the_money_columns(shop: Shop, style: str) -> None:
+    """Up to 50 lines of 100 at 1,000,000.00: totals beyond 32-bit cents."""
+    from tests.conftest import ADMIN_HEADERS
+
+    shop.client.put("/api/catalog/gold", json={"price": "1000000.00", "stock": 1000},
+                    headers=ADMIN_HEADERS)
+    order = shop.place(style=style, items=(("gold", 22),))
+    assert shop.order(order)["total"] == "22000000.00"
+    assert shop.order(order)["status"] == "delivered"
+    assert shop.charged_cents == 2_200_000_000

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, CheckConstraint, DateTime
+from sqlalchemy import JSON, BigInteger, CheckConstraint, DateTime
 from sqlmodel import Field, SQLModel
 
 FETCHED, RELEASED = "fetched", "released"
@@ -16,7 +16,7 @@ class Item(SQLModel, table=True):
 
     sku: str = Field(primary_key=True, max_length=40)
     name: str = Field(max_length=200)
-    price_cents: int
+    price_cents: int = Field(sa_type=BigInteger)  # cents
     stock: int
     updated_at: datetime = Field(sa_type=DateTime(timezone=True))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Index
+from sqlalchemy import BigInteger, DateTime, Index
 from sqlmodel import Field, SQLModel
 
 PLACED, PAID, FETCHED, DELIVERED, CANCELLED = "placed", "paid", "fetched", "delivered", "cancelled"
@@ -30,7 +30,7 @@ class Order(SQLModel, table=True):
     vip: bool = False
     payment_method: str = Field(max_length=20)
     payment_token: str = Field(max_length=64)
-    total_cents: int
+    total_cents: int = Field(sa_type=BigInteger)  # cents
     payment_id: str | None = Field(default=None, max_length=40)
     pick_id: str | None = Field(default=None, max_length=40)
     created_at: datetime = Field(sa_type=DateTime(timezone=True))
@@ -45,7 +45,7 @@ class OrderLineRecord(SQLModel, table=True):
     sku: str = Field(max_length=40)
     name: str = Field(max_length=200)
     quantity: int
-    unit_price_cents: int
+    unit_price_cents: int = Field(sa_type=BigInteger)  # cents
 
 
 class StatusChange(SQLModel, table=True):
