@@ -62,9 +62,9 @@ def when_shipment_failed_cancel_order_and_undo_fulfilment(msg: ShipmentFailed, u
                                                           ) -> None:
     with uow:
         order = service.cancel(uow, msg.order_id, "undeliverable")
-        if order is not None and order.pick_id:
-            uow.publish(ReleaseGoods(order_id=order.id, pick_id=order.pick_id))
         if order is not None:
+            if order.pick_id:
+                uow.publish(ReleaseGoods(order_id=order.id, pick_id=order.pick_id))
             refund_payment(uow, order)
         uow.commit()
 
