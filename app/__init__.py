@@ -12,10 +12,11 @@ from flask_openapi3 import Info, OpenAPI
 
 from app import cli
 from app.bus import MessageBus
+from app.bus.manual_time import SharedManualClock
 from app.clock import Clock, SystemClock
 from app.config import Settings, from_environment
 from app.db import Database, make_engine
-from app.http import errors, system
+from app.http import errors, operations, system
 from app.modules import registry
 from app.modules.payment.provider import SimulatedPaymentProvider
 from app.modules.shipping.carrier import SimulatedCarrier
@@ -41,10 +42,18 @@ class Runtime:
         else:
             self.bus.dispatcher.start()
         self.scheduler = BackgroundScheduler(daemon=True)
-        self.scheduler.add_job(self.bus.dispatcher.tick, "interval", seconds=TICK_SECONDS,
+        self.scheduler.add_job(self.tick, "interval", seconds=TICK_SECONDS,
                                id="tick", coalesce=True, misfire_grace_time=None,
                                max_instances=1)
         self.scheduler.start()
+
+    def tick(self) -> None:
+        """Every second: catch up with a move of the shared manual clock, fire due deadlines,
+        pick up due deliveries."""
+        refresh = getattr(self.bus.clock, "refresh", None)
+        if refresh is not None:
+            refresh()
+        self.bus.tick()
 
     def close(self) -> None:
         if self.scheduler is not None:
@@ -64,20 +73,30 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
                   validation_error_callback=errors.validation_error_response)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    bus = MessageBus(Database(make_engine(database_url(settings, app.instance_path))), settings,
-                     clock or SystemClock(), adapters or simulated_adapters())
+    db = Database(make_engine(database_url(settings, app.instance_path)))
+    bus = MessageBus(db, settings, clock or default_clock(settings, db),
+                     adapters or simulated_adapters(settings))
     registry.connect(bus.wiring)
     bus.wiring.validate()
     app.extensions["orderflow"] = Runtime(bus, settings, admin_token(settings, app.instance_path))
     errors.register(app)
     app.register_api(system.blueprint)
+    app.register_api(operations.blueprint)
     registry.register_blueprints(app)
     cli.register(app)
     return app
 
 
-def simulated_adapters() -> SimpleNamespace:
-    return SimpleNamespace(payment_provider=SimulatedPaymentProvider(), carrier=SimulatedCarrier())
+def default_clock(settings: Settings, db: Database) -> Clock:
+    return SharedManualClock(db) if settings.clock == "manual" else SystemClock()
+
+
+def simulated_adapters(settings: Settings | None = None) -> SimpleNamespace:
+    """The sandbox payment provider and carrier. ``tok_outage`` stays down for as many attempts
+    as the retry policy makes automatically, so only an operator's retry gets through."""
+    outage = (settings or Settings()).retry_max_attempts
+    return SimpleNamespace(payment_provider=SimulatedPaymentProvider(outage_attempts=outage),
+                           carrier=SimulatedCarrier())
 
 
 def database_url(settings: Settings, instance_path: str) -> str:

@@ -74,6 +74,31 @@ def wiring(style: str | None, target: Path | None) -> None:
     click.echo(f"{target}: wiring tables {'updated' if changed else 'already current'}")
 
 
+@orderflow.command("advance")
+@click.argument("duration")
+@with_appcontext
+def advance(duration: str) -> None:
+    """Move the manual clock forward (ORDERFLOW_CLOCK=manual) by an ISO-8601 DURATION such as
+    P7D or PT1H, and fire the deadlines that fall due. Running servers follow within a tick."""
+    from app.clock import parse_duration
+
+    runtime = _runtime()
+    clock = runtime.bus.clock
+    if not hasattr(clock, "advance"):
+        raise click.UsageError("the clock follows the system time; set ORDERFLOW_CLOCK=manual "
+                               "(for this command and the server) to move it")
+    try:
+        step = parse_duration(duration)
+        if step.total_seconds() <= 0:
+            raise ValueError("move the clock forward by more than nothing")
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="DURATION") from None
+    now = clock.advance(step)
+    fired = runtime.bus.fire_due_deadlines()
+    runtime.bus.dispatcher.tick()
+    click.echo(f"now {now.isoformat()}; {fired} deadline(s) fired")
+
+
 @orderflow.command("demo")
 @click.option("--style", "styles", multiple=True,
               type=click.Choice(["choreography", "orchestration", "hybrid"]),

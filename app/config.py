@@ -11,6 +11,8 @@ from app.clock import parse_duration
 
 STYLES = ("choreography", "orchestration", "hybrid")
 DISPATCH_MODES = ("background", "inline")
+FLOWS = ("sequential", "parallel")
+CLOCKS = ("system", "manual")
 
 
 class ConfigError(ValueError):
@@ -29,6 +31,10 @@ class Settings:
     lease: timedelta = timedelta(seconds=30)
     dispatch_threads: int = 1
     max_body_bytes: int = 64 * 1024
+    flow: str = "sequential"
+    price_hold: timedelta = timedelta(days=7)
+    invoice_term: timedelta = timedelta(days=30)
+    clock: str = "system"
 
     def __post_init__(self) -> None:
         _require(self.style in STYLES, "ORDERFLOW_STYLE", self.style, " | ".join(STYLES))
@@ -42,6 +48,12 @@ class Settings:
                  self.dispatch_threads, "a whole number of at least 1")
         _require(self.lease >= timedelta(seconds=1), "ORDERFLOW_LEASE", self.lease,
                  "a duration of at least PT1S")
+        _require(self.flow in FLOWS, "ORDERFLOW_FLOW", self.flow, " | ".join(FLOWS))
+        _require(self.clock in CLOCKS, "ORDERFLOW_CLOCK", self.clock, " | ".join(CLOCKS))
+        _require(self.price_hold > timedelta(0), "ORDERFLOW_PRICE_HOLD", self.price_hold,
+                 "a positive duration such as P7D")
+        _require(self.invoice_term > timedelta(0), "ORDERFLOW_INVOICE_TERM", self.invoice_term,
+                 "a positive duration such as P30D")
         _require(self.max_body_bytes >= 1024, "ORDERFLOW_MAX_BODY_BYTES", self.max_body_bytes,
                  "a whole number of at least 1024")
 
@@ -65,6 +77,10 @@ _PARSERS = {
     "lease": ("ORDERFLOW_LEASE", parse_duration),
     "dispatch_threads": ("ORDERFLOW_DISPATCH_THREADS", int),
     "max_body_bytes": ("ORDERFLOW_MAX_BODY_BYTES", int),
+    "flow": ("ORDERFLOW_FLOW", str),
+    "price_hold": ("ORDERFLOW_PRICE_HOLD", parse_duration),
+    "invoice_term": ("ORDERFLOW_INVOICE_TERM", parse_duration),
+    "clock": ("ORDERFLOW_CLOCK", str),
 }
 
 

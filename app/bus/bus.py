@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+from app.bus import deadlines
 from app.bus.dispatcher import Dispatcher
 from app.bus.outbox import Claim, RetryPolicy
 from app.bus.unit_of_work import UnitOfWork
@@ -27,9 +28,9 @@ class MessageBus:
                                      threads=settings.dispatch_threads)
 
     def unit_of_work(self, *, style: str | None = None, consuming: Claim | None = None,
-                     module: str | None = None) -> UnitOfWork:
+                     module: str | None = None, caused_by: str | None = None) -> UnitOfWork:
         return UnitOfWork(self, style=style or self.settings.style, consuming=consuming,
-                          module=module)
+                          module=module, caused_by=caused_by)
 
     def after_commit(self, claims: list[Claim]) -> None:
         """Deliveries a commit produced go to the dispatcher; only now may they run."""
@@ -37,8 +38,45 @@ class MessageBus:
             self.dispatcher.notify(claims)
 
     def settle(self) -> int:
-        """Deliver everything that is due now, in this thread; returns the deliveries made."""
-        return self.dispatcher.run_until_quiet()
+        """Fire due deadlines and deliver everything that is due now, in this thread, until
+        nothing is left; returns the deliveries made."""
+        delivered = 0
+        while True:
+            fired = self.fire_due_deadlines()
+            count = self.dispatcher.run_until_quiet()
+            delivered += count
+            if not fired and not count:
+                return delivered
+
+    def tick(self) -> None:
+        """The scheduler's heartbeat: fire due deadlines, then look for due deliveries."""
+        self.fire_due_deadlines()
+        self.dispatcher.tick()
+
+    def fire_due_deadlines(self, batch: int = 50) -> int:
+        """Publish the message of every deadline that is due; returns how many fired here."""
+        fired = 0
+        while ids := self._due_deadlines(batch):
+            fired += sum(self._fire(deadline_id) for deadline_id in ids)
+            if len(ids) < batch:
+                break
+        return fired
+
+    def _due_deadlines(self, batch: int) -> list[int]:
+        with self.db.reading() as session:
+            return deadlines.due(session, self.clock.now(), batch)
+
+    def _fire(self, deadline_id: int) -> bool:
+        """One transaction: flip the deadline to fired and log its message in its flow's style,
+        as the module that set it."""
+        with self.unit_of_work() as uow:
+            due = deadlines.take(uow.session, deadline_id, self.clock.now())
+            if due is None:  # cancelled meanwhile, or another process fired it
+                return False
+            uow.style, uow.module, uow.caused_by = due.style, due.owner, due.causationid
+            uow.publish(due.message)
+            uow.commit()
+        return True
 
     def close(self) -> None:
         self.dispatcher.stop()

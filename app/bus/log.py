@@ -69,3 +69,42 @@ class ProcessedRecord(SQLModel, table=True):
 
 PENDING, DONE, FAILED, PARKED = "pending", "done", "failed", "parked"
 WAITING = (PENDING, FAILED)
+
+
+class DeadlineRecord(SQLModel, table=True):
+    """A message to publish when ``due_at`` passes (DESIGN §5): a row, never a scheduler job.
+    The tick fires due ones; firing and publishing commit together, and only one process can
+    move a deadline from pending to fired."""
+
+    __tablename__ = "bus_deadline"
+    __table_args__ = (
+        Index("ix_bus_deadline_due", "status", "due_at"),
+        Index("ix_bus_deadline_flow", "flowid", "name"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    flowid: str = Field(max_length=40)
+    name: str = Field(max_length=60)
+    owner: str = Field(max_length=40)  # the module that set it
+    style: str = Field(max_length=20)
+    type: str = Field(max_length=120)  # the message to publish
+    data: str = Field(sa_type=Text)
+    due_at: datetime = _utc()
+    status: str = Field(default="pending", max_length=10)  # pending | fired | cancelled
+    causationid: str | None = Field(default=None, max_length=40)
+    created_at: datetime = _utc()
+    closed_at: datetime | None = _utc(default=None)
+
+
+class ClockRecord(SQLModel, table=True):
+    """The shared offset of the manual clock (ORDERFLOW_CLOCK=manual): every process of the
+    app, and the ``advance`` command, read the same time."""
+
+    __tablename__ = "bus_clock"
+
+    id: int = Field(default=1, primary_key=True)
+    offset_seconds: float = 0.0
+    updated_at: datetime = _utc()
+
+
+SCHEDULED, FIRED, CANCELLED = "pending", "fired", "cancelled"

@@ -262,3 +262,43 @@ def load_flow(session: Session, flowid: str) -> tuple[list[Envelope], dict[str, 
                                .order_by(deliveries.c.id)).mappings():
         by_message.setdefault(row["message_id"], []).append(dict(row))
     return envelopes, by_message
+
+
+# --- dead letters -------------------------------------------------------------------------------
+_PARKED = (
+    select(deliveries.c.id, deliveries.c.receiver, deliveries.c.module, deliveries.c.flowid,
+           deliveries.c.attempts, deliveries.c.last_error, deliveries.c.updated_at,
+           messages.c.id.label("message_id"), messages.c.type, messages.c.style,
+           messages.c.time.label("message_time"))
+    .join(messages, messages.c.seq == deliveries.c.message_seq)
+    .where(deliveries.c.status == PARKED)
+)
+_REPLAY = (update(deliveries).where(deliveries.c.id == bindparam("delivery_id"),
+                                    deliveries.c.status == PARKED)
+           .values(status=FAILED, next_attempt_at=bindparam("now"), claimed_by=None,
+                   lease_until=None, updated_at=bindparam("now")))
+
+
+def parked(session: Session, *, limit: int, after_id: int | None = None) -> list[dict]:
+    """Dead letters, oldest first, a keyset page at a time."""
+    statement = _PARKED.order_by(deliveries.c.id).limit(limit)
+    if after_id is not None:
+        statement = statement.where(deliveries.c.id > after_id)
+    return [dict(row) for row in session.execute(statement).mappings()]
+
+
+def parked_of_flow(session: Session, flowid: str) -> list[dict]:
+    statement = _PARKED.where(deliveries.c.flowid == flowid).order_by(deliveries.c.id)
+    return [dict(row) for row in session.execute(statement).mappings()]
+
+
+def replay(session: Session, delivery_id: int, now: datetime) -> bool:
+    """An operator's retry: the parked delivery is due again now, with the attempts it has
+    made (one more failure parks it again). False when it is not parked."""
+    return session.connection().execute(_REPLAY, {"delivery_id": delivery_id,
+                                                  "now": now}).rowcount == 1
+
+
+def delivery_status(session: Session, delivery_id: int) -> str | None:
+    return session.execute(select(deliveries.c.status)
+                           .where(deliveries.c.id == delivery_id)).scalar()

@@ -4,12 +4,13 @@ it are written to the message log in the same transaction, and dispatched only a
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from types import SimpleNamespace, TracebackType
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
-from app.bus import outbox
+from app.bus import deadlines, outbox
 from app.bus.messages import Envelope, Message, Query
 from app.bus.wiring import WiringError
 
@@ -26,10 +27,11 @@ class UnitOfWork:
     records that message as processed by its receiver, so a redelivery has no second effect."""
 
     def __init__(self, bus: MessageBus, *, style: str, consuming: outbox.Claim | None = None,
-                 module: str | None = None) -> None:
+                 module: str | None = None, caused_by: str | None = None) -> None:
         self.bus = bus
         self.style = style
         self.consuming = consuming
+        self.caused_by = consuming.envelope.id if consuming else caused_by
         self.module = module or (consuming.receiver.split(".", 1)[0] if consuming else None)
         self.adapters: SimpleNamespace = bus.adapters
         self.entered = False
@@ -74,7 +76,7 @@ class UnitOfWork:
             id=new_message_id(), type=message.type_name(), source=self._source_of(message),
             time=self.bus.clock.now(), kind=message.kind, flowid=message.order_id,
             style=self.style, data=message.model_dump(mode="json"),
-            causationid=self.consuming.envelope.id if self.consuming else None,
+            causationid=self.caused_by,
         )
         receivers = self.bus.wiring.receivers(self.style, envelope.type)
         if message.kind == "command" and len(receivers) != 1:
@@ -87,6 +89,15 @@ class UnitOfWork:
     def _source_of(self, message: Message) -> str:
         """Events come from the module that owns them; a command from the module sending it."""
         return message.owner if message.kind == "event" else (self.module or message.owner)
+
+    def schedule(self, message: Message, *, at: datetime, name: str) -> None:
+        """Publish ``message`` at ``at`` unless the flow cancels the deadline first."""
+        deadlines.schedule(self.session, message=message, name=name,
+                           owner=self.module or message.owner, style=self.style, due_at=at,
+                           now=self.bus.clock.now(), causationid=self.caused_by)
+
+    def cancel_deadlines(self, flowid: str, name: str | None = None) -> int:
+        return deadlines.cancel(self.session, flowid=flowid, name=name, now=self.bus.clock.now())
 
     def ask(self, query: Query) -> Any:
         return self.bus.wiring.ask(query, self)

@@ -8,6 +8,7 @@ from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import text
 
+from app import wiring_report
 from app.config import STYLES
 from app.http.formats import runtime
 
@@ -31,8 +32,11 @@ def health() -> Any:
 @blueprint.get("/api/wiring")
 def wiring(query: WiringQuery) -> Any:
     """Per style: who listens to which signal (read from the live blinker signals), which
-    commands each module sends, and which module knows which other module's message types."""
+    commands each module sends, which module knows which other module's message types, and
+    which modules had to learn about VIP customers (derived from the receivers' code)."""
     live = runtime().bus.wiring
     styles = [query.style] if query.style else list(STYLES)
     return {"styles": {style: {"subscriptions": live.subscriptions(style),
-                               "coupling": live.coupling(style)} for style in styles}}
+                               "coupling": live.coupling(style),
+                               "knows_vip": wiring_report.modules_reading(live, style, "vip")}
+                       for style in styles}}

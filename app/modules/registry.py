@@ -18,18 +18,25 @@ def reactions(module: str, style: str) -> ModuleType:
     return importlib.import_module(f"app.modules.{module}.reactions.{style}")
 
 
+# A message's receivers get their deliveries in connection order. Connecting the modules in
+# reverse order of the flow means that, where several modules undo their own step on one
+# OrderCancelled (choreography), the last step is undone first: shipping, inventory, payment.
+CONNECTION_ORDER = ("orders", "shipping", "inventory", "payment")
+
+
 def connect(wiring: Wiring) -> None:
     for style in wiring.styles:
-        for module in MODULES:
+        for module in CONNECTION_ORDER:
             wired = reactions(module, style)
             for message_type, receiver in wired.SUBSCRIPTIONS:
                 wiring.connect(style, message_type, receiver, module)
             wiring.declare_sends(style, module, getattr(wired, "SENDS", []))
+    assert sorted(CONNECTION_ORDER) == sorted(MODULES)
     wiring.answer(QuoteItems, inventory.quote)
 
 
 def register_blueprints(app: Flask) -> None:
-    for module in ("orders", "inventory"):
+    for module in ("orders", "payment", "inventory"):
         api = importlib.import_module(f"app.modules.{module}.api")
         app.register_api(api.blueprint)  # type: ignore[attr-defined]
 

@@ -114,7 +114,7 @@ def test_flaky_provider_is_retried_with_backoff_then_delivered(shop: Shop, style
 def test_a_waiting_clarification_holds_the_order_without_charging(shop: Shop, style: str) -> None:
     order = shop.place(style=style, token="tok_clarify")
     shop.settle()
-    assert shop.order(order)["status"] == "placed"
+    assert shop.order(order)["status"] == "payment_clarification"
     assert shop.charged_cents == 0
     assert shop.stock("sku-1") == shop.initial["sku-1"]
 

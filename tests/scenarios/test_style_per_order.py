@@ -10,11 +10,11 @@ from tests.shop import Shop
 pytestmark = on_every_database
 
 FIRST_RECEIVER = {
-    "choreography": {"payment.when_order_placed_collect_payment",
-                     "inventory.when_order_placed_note_the_goods_it_needs",
-                     "shipping.when_order_placed_note_the_address"},
-    "orchestration": {"orders.when_order_placed_retrieve_payment"},
-    "hybrid": {"orders.when_order_placed_retrieve_payment"},
+    "choreography": {"payment.when_order_placed_charge_or_plan_vip_invoice",
+                     "inventory.when_order_placed_note_goods_and_fetch_now_for_vip_or_parallel",
+                     "shipping.when_order_placed_note_address_and_whether_vip_ships_unpaid"},
+    "orchestration": {"orders.when_order_placed_retrieve_payment_or_fetch_goods"},
+    "hybrid": {"orders.when_order_placed_retrieve_payment_or_release_order"},
 }
 
 

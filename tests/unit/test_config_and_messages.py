@@ -59,7 +59,8 @@ def test_the_manual_clock_moves_only_when_told() -> None:
 
 
 def test_messages_are_immutable_values_named_after_their_owner() -> None:
-    message = RetrievePayment(order_id="o1", amount_cents=100, method="card", token="tok_ok")
+    message = RetrievePayment(order_id="o1", amount_cents=100, method="card", token="tok_ok",
+                              customer_id="c-1", customer_name="Ada")
     with pytest.raises(ValidationError):
         message.amount_cents = 5  # type: ignore[misc]
     assert RetrievePayment.type_name() == "orderflow.payment.RetrievePayment"

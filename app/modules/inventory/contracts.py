@@ -15,7 +15,9 @@ class FetchGoods(Command):
 
 
 class ReleaseGoods(Command):
-    pick_id: str
+    """Put an order's goods back; ``pick_id`` is None when the fetch is still on its way."""
+
+    pick_id: str | None = None
 
 
 class GoodsFetched(Event):

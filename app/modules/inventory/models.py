@@ -8,6 +8,7 @@ from sqlalchemy import JSON, BigInteger, CheckConstraint, DateTime
 from sqlmodel import Field, SQLModel
 
 FETCHED, RELEASED = "fetched", "released"
+WAITING, TAKEN, CANCELLED = "waiting", "taken", "cancelled"  # expected orders
 
 
 class Item(SQLModel, table=True):
@@ -41,3 +42,4 @@ class ExpectedOrder(SQLModel, table=True):
 
     order_id: str = Field(primary_key=True, max_length=40)
     lines: list[dict] = Field(sa_type=JSON)
+    status: str = Field(default=WAITING, max_length=20)  # waiting -> taken | cancelled

@@ -21,7 +21,16 @@ from app.modules.inventory.contracts import (
     QuotedItem,
     QuoteItems,
 )
-from app.modules.inventory.models import FETCHED, RELEASED, ExpectedOrder, Item, Pick
+from app.modules.inventory.models import (
+    CANCELLED,
+    FETCHED,
+    RELEASED,
+    TAKEN,
+    WAITING,
+    ExpectedOrder,
+    Item,
+    Pick,
+)
 
 
 class OutOfStock(Exception):
@@ -90,11 +99,24 @@ def expect(uow: UnitOfWork, *, order_id: str, lines: Iterable[GoodsLine]) -> Non
 
 
 def fetch_expected(uow: UnitOfWork, *, order_id: str) -> Pick | None:
+    """Fetch what an order was noted to need, once: not again after a first try (taken or
+    unavailable), and not after it was cancelled."""
     expected = uow.session.get(ExpectedOrder, order_id)
     if expected is None:
         raise LookupError(f"inventory was never told what order {order_id} needs")
+    if expected.status != WAITING:
+        return None
+    expected.status = TAKEN
+    uow.session.add(expected)
     return fetch(uow, order_id=order_id,
                  lines=[GoodsLine.model_validate(line) for line in expected.lines])
+
+
+def forget_expected(uow: UnitOfWork, *, order_id: str) -> None:
+    expected = uow.session.get(ExpectedOrder, order_id)
+    if expected is not None and expected.status == WAITING:
+        expected.status = CANCELLED
+        uow.session.add(expected)
 
 
 def _pick_for(session: Session, order_id: str) -> Pick | None:

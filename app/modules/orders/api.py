@@ -10,6 +10,7 @@ from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from sqlmodel import Session, col, select
 
+from app.bus import deadlines, outbox
 from app.bus.outbox import load_flow
 from app.config import STYLES
 from app.http.auth import require_admin
@@ -53,6 +54,7 @@ class PlaceOrderIn(Strict):
     items: Annotated[list[ItemIn], Field(min_length=1, max_length=MAX_LINES)]
     payment: PaymentIn
     style: Literal["choreography", "orchestration", "hybrid"] | None = None
+    flow: Literal["sequential", "parallel"] | None = None
 
     @field_validator("items")
     @classmethod
@@ -82,7 +84,7 @@ def place_order(body: PlaceOrderIn) -> Any:
     request = service.PlaceOrder(
         customer=service.Customer(**body.customer.model_dump()),
         items=tuple((item.sku, item.quantity) for item in body.items),
-        payment_token=body.payment.token, payment_method=body.payment.method)
+        payment_token=body.payment.token, payment_method=body.payment.method, flow=body.flow)
     with bus.unit_of_work(style=body.style, module="orders") as uow:
         try:
             order = service.place(uow, request)
@@ -149,7 +151,24 @@ def _read(order_id: str) -> dict[str, Any]:
         order = _find(session, order_id)
         lines = session.exec(select(OrderLineRecord).where(OrderLineRecord.order_id == order_id)
                              .order_by(col(OrderLineRecord.id))).all()
-        return order_view(order, list(lines))
+        view = order_view(order, list(lines))
+        view["deadlines"] = [{**d, "due_at": timestamp(d["due_at"]),
+                              "closed_at": timestamp(d["closed_at"])}
+                             for d in deadlines.of_flow(session, order_id)]
+        view["stuck"] = stuck_view(outbox.parked_of_flow(session, order_id))
+        return view
+
+
+def stuck_view(parked: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Why an order does not move: a delivery that ran out of retries waits for an operator."""
+    if not parked:
+        return None
+    first = parked[0]
+    return {"why": f"{first['receiver']} gave up on {first['type'].rsplit('.', 1)[-1]} after "
+                   f"{first['attempts']} attempts: {first['last_error']}",
+            "deadletters": [{"id": p["id"], "receiver": p["receiver"], "message": p["type"],
+                             "attempts": p["attempts"], "last_error": p["last_error"]}
+                            for p in parked]}
 
 
 def _find(session: Session, order_id: str) -> Order:
@@ -162,6 +181,7 @@ def _find(session: Session, order_id: str) -> Order:
 def order_view(order: Order, lines: list[OrderLineRecord] | None) -> dict[str, Any]:
     view: dict[str, Any] = {
         "id": order.id, "status": order.status, "reason": order.reason, "style": order.style,
+        "flow": order.flow,
         "customer": {"id": order.customer_id, "name": order.customer_name,
                      "address": order.address, "vip": order.vip},
         "total": money(order.total_cents),

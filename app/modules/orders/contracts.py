@@ -20,14 +20,25 @@ class OrderPlaced(Event):
     total_cents: int
     payment_method: str
     payment_token: str
+    flow: str  # sequential: pay, then fetch | parallel: fetch while paying, ship when both done
 
 
 class OrderReleased(Event):
-    """Hybrid: payment is settled (or not needed); fulfil the order."""
+    """Hybrid: fulfil the order. With ``awaiting_payment`` the goods may be picked while the
+    payment is collected, but the parcel waits for ``OrderPaid``."""
 
     items: tuple[OrderLine, ...]
     recipient: str
     address: str
+    awaiting_payment: bool = False
+
+
+class OrderPaid(Event):
+    """Hybrid, parallel flow: the payment of a released order is collected; it may ship."""
+
+
+class PriceHoldExpired(Event):
+    """Orders' own deadline: the order was not paid within the price hold."""
 
 
 class OrderDelivered(Event):

@@ -8,8 +8,11 @@ from sqlalchemy import BigInteger, DateTime, Index
 from sqlmodel import Field, SQLModel
 
 PLACED, PAID, FETCHED, DELIVERED, CANCELLED = "placed", "paid", "fetched", "delivered", "cancelled"
-STATUSES = (PLACED, PAID, FETCHED, DELIVERED, CANCELLED)
+PAYMENT_CLARIFICATION = "payment_clarification"
+STATUSES = (PLACED, PAYMENT_CLARIFICATION, PAID, FETCHED, DELIVERED, CANCELLED)
 TERMINAL = (DELIVERED, CANCELLED)
+PAYMENT_PHASE = (PLACED, PAYMENT_CLARIFICATION)  # the price hold runs while an order is here
+SEQUENTIAL, PARALLEL = "sequential", "parallel"
 
 
 class Order(SQLModel, table=True):
@@ -22,6 +25,7 @@ class Order(SQLModel, table=True):
     seq: int | None = Field(default=None, primary_key=True)  # keyset pagination follows it
     id: str = Field(unique=True, max_length=40)  # public and unguessable
     style: str = Field(max_length=20)
+    flow: str = Field(default=SEQUENTIAL, max_length=20)
     status: str = Field(max_length=30)
     reason: str | None = Field(default=None, max_length=60)
     customer_id: str = Field(max_length=64)

@@ -9,16 +9,28 @@ from sqlmodel import select
 
 from app.bus import UnitOfWork
 from app.modules.inventory.contracts import GoodsLine, QuoteItems
-from app.modules.orders.contracts import OrderCancelled, OrderDelivered, OrderLine, OrderPlaced
+from app.modules.orders.contracts import (
+    OrderCancelled,
+    OrderDelivered,
+    OrderLine,
+    OrderPlaced,
+    PriceHoldExpired,
+)
 from app.modules.orders.models import (
     CANCELLED,
     DELIVERED,
+    FETCHED,
+    PAID,
+    PAYMENT_CLARIFICATION,
+    PAYMENT_PHASE,
     PLACED,
     TERMINAL,
     Order,
     OrderLineRecord,
     StatusChange,
 )
+
+PRICE_HOLD = "price_hold"
 
 
 @dataclass(frozen=True)
@@ -35,6 +47,7 @@ class PlaceOrder:
     items: tuple[tuple[str, int], ...]  # (sku, quantity)
     payment_token: str
     payment_method: str = "card"
+    flow: str | None = None  # None: the configured ORDERFLOW_FLOW
 
 
 class UnknownSkus(Exception):
@@ -60,7 +73,8 @@ def place(uow: UnitOfWork, request: PlaceOrder) -> Order:
     lines = [OrderLineRecord(sku=sku, name=prices[sku].name, quantity=quantity,
                              unit_price_cents=prices[sku].price_cents)
              for sku, quantity in request.items]
-    order = Order(id=new_order_id(), style=uow.style, status=PLACED, customer_id=customer.id,
+    order = Order(id=new_order_id(), style=uow.style, flow=request.flow or uow.bus.settings.flow,
+                  status=PLACED, customer_id=customer.id,
                   customer_name=customer.name, address=customer.address, vip=customer.vip,
                   payment_method=request.payment_method, payment_token=request.payment_token,
                   total_cents=sum(li.quantity * li.unit_price_cents for li in lines),
@@ -68,6 +82,9 @@ def place(uow: UnitOfWork, request: PlaceOrder) -> Order:
     for line in lines:
         line.order_id = order.id
     uow.session.add_all([order, *lines, StatusChange(order_id=order.id, status=PLACED, at=now)])
+    if not order.vip:  # a VIP order goes to fulfilment at once: its price hold is met
+        uow.schedule(PriceHoldExpired(order_id=order.id), at=now + uow.bus.settings.price_hold,
+                     name=PRICE_HOLD)
     uow.publish(_placed_event(order, lines))
     return order
 
@@ -77,7 +94,7 @@ def _placed_event(order: Order, lines: list[OrderLineRecord]) -> OrderPlaced:
         order_id=order.id, customer_id=order.customer_id, customer_name=order.customer_name,
         address=order.address, vip=order.vip, items=order_lines(lines),
         total_cents=order.total_cents, payment_method=order.payment_method,
-        payment_token=order.payment_token)
+        payment_token=order.payment_token, flow=order.flow)
 
 
 def load(uow: UnitOfWork, order_id: str) -> Order:
@@ -102,22 +119,53 @@ def goods_lines(lines: list[OrderLineRecord]) -> tuple[GoodsLine, ...]:
     return tuple(GoodsLine(sku=li.sku, quantity=li.quantity) for li in lines)
 
 
-def advance(uow: UnitOfWork, order_id: str, status: str, **facts: str) -> Order | None:
-    """Move an order on and keep the facts learned (payment id, pick id). An order that has
-    already ended ignores late news: returns None."""
+def record(uow: UnitOfWork, order_id: str, **facts: str) -> Order | None:
+    """Keep what another module reported (payment id, pick id) and move the status to match.
+    An order that has already ended ignores late news: returns None."""
     order = load(uow, order_id)
     if order.status in TERMINAL:
         return None
     for name, value in facts.items():
         setattr(order, name, value)
-    _set_status(uow, order, status)
+    if "payment_id" in facts:
+        uow.cancel_deadlines(order.id, PRICE_HOLD)
+    _set_status(uow, order, progress(order))
     return order
 
 
+def progress(order: Order) -> str:
+    """paid, then fetched (ready to ship); in the parallel flow goods may be fetched first,
+    and the order stays in its payment phase until paid. A VIP order needs no payment."""
+    settled = order.payment_id is not None or order.vip
+    if settled and order.pick_id:
+        return FETCHED
+    if order.payment_id:
+        return PAID
+    return order.status if order.status in PAYMENT_PHASE else PLACED
+
+
+def await_clarification(uow: UnitOfWork, order_id: str) -> Order | None:
+    order = load(uow, order_id)
+    if order.status != PLACED:
+        return None
+    _set_status(uow, order, PAYMENT_CLARIFICATION)
+    return order
+
+
+def expire_price_hold(uow: UnitOfWork, order_id: str) -> Order | None:
+    """Cancel an order still unpaid when its price hold ends; a paid one is left alone."""
+    order = load(uow, order_id)
+    if order.status not in PAYMENT_PHASE or order.payment_id or order.vip:
+        return None
+    return cancel(uow, order_id, "price_hold_expired")
+
+
 def deliver(uow: UnitOfWork, order_id: str) -> Order | None:
-    order = advance(uow, order_id, DELIVERED)
-    if order is not None:
-        uow.publish(OrderDelivered(order_id=order.id))
+    order = load(uow, order_id)
+    if order.status in TERMINAL:
+        return None
+    _set_status(uow, order, DELIVERED)
+    uow.publish(OrderDelivered(order_id=order.id))
     return order
 
 
@@ -126,12 +174,16 @@ def cancel(uow: UnitOfWork, order_id: str, reason: str) -> Order | None:
     if order.status in TERMINAL:
         return None
     _set_status(uow, order, CANCELLED, reason)
+    uow.cancel_deadlines(order.id, PRICE_HOLD)
     uow.publish(OrderCancelled(order_id=order.id, reason=reason))
     return order
 
 
 def _set_status(uow: UnitOfWork, order: Order, status: str, reason: str | None = None) -> None:
+    """Keep the order; a change of status is also written to its history."""
     now = uow.bus.clock.now()
+    changed = status != order.status
     order.status, order.reason, order.updated_at = status, reason, now
-    uow.session.add_all([order, StatusChange(order_id=order.id, status=status, reason=reason,
-                                             at=now)])
+    uow.session.add(order)
+    if changed:
+        uow.session.add(StatusChange(order_id=order.id, status=status, reason=reason, at=now))

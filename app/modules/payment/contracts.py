@@ -9,10 +9,34 @@ class RetrievePayment(Command):
     amount_cents: int
     method: str
     token: str
+    customer_id: str
+    customer_name: str
 
 
 class RefundPayment(Command):
     payment_id: str
+    amount_cents: int
+
+
+class CancelPayment(Command):
+    """This order will not be paid: stop collecting (close an open clarification) and give
+    back whatever was collected."""
+
+    reason: str
+
+
+class SendInvoice(Command):
+    """Pay later: invoice the customer, due after the invoice term."""
+
+    amount_cents: int
+    customer_id: str
+    customer_name: str
+
+
+class PaymentClarificationRequested(Event):
+    """The provider held the charge; a person must clarify it (task ``task_id``)."""
+
+    task_id: str
     amount_cents: int
 
 
@@ -27,4 +51,34 @@ class PaymentFailed(Event):
 
 class PaymentRefunded(Event):
     payment_id: str
+    amount_cents: int
+
+
+class PaymentCancelled(Event):
+    """A payment that was still being collected will not be: nothing was taken."""
+
+    reason: str
+
+
+class InvoiceSent(Event):
+    invoice_id: str
+    amount_cents: int
+    due_at: str  # ISO-8601
+
+
+class InvoiceDue(Event):
+    """Payment's own deadline: the invoice's due date has come."""
+
+    invoice_id: str
+
+
+class InvoiceOverdue(Event):
+    """Dunning: the invoice is past due and unpaid (shipped goods are not recalled)."""
+
+    invoice_id: str
+    amount_cents: int
+
+
+class InvoicePaid(Event):
+    invoice_id: str
     amount_cents: int

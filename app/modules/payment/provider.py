@@ -1,8 +1,10 @@
 """A simulated card processor with deterministic test tokens, like a real processor's sandbox.
 
 ``tok_ok`` succeeds, ``tok_decline`` is declined, ``tok_flaky`` fails transiently twice per
-idempotency key and then succeeds, ``tok_clarify`` needs a person to clarify it. Any other
-token is declined as invalid. Calls with the same idempotency key return the first answer, so a
+idempotency key and then succeeds, ``tok_outage`` fails transiently for ``outage_attempts``
+attempts (all the automatic ones) and answers the operator's retry after that, ``tok_clarify``
+is held for review: a person (the call centre) approves or declines it later. Any other token
+is declined as invalid. Calls with the same idempotency key return the first answer, so a
 retried charge never takes the money twice."""
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ class TransientProviderError(RuntimeError):
 
 @dataclass(frozen=True)
 class Charge:
-    status: str  # succeeded | declined | needs_clarification
+    status: str  # succeeded | declined | needs_clarification (held for review)
     charge_id: str | None = None
     reason: str | None = None
 
@@ -32,6 +34,11 @@ class Charge:
 class PaymentProvider(Protocol):
     def charge(self, token: str, amount_cents: int, idempotency_key: str) -> Charge: ...
 
+    def review(self, charge_id: str, amount_cents: int, approved: bool, idempotency_key: str
+               ) -> Charge:
+        """Settle a charge that was held for review: capture it, or let it go."""
+        ...
+
     def refund(self, charge_id: str, amount_cents: int, idempotency_key: str) -> str: ...
 
 
@@ -39,7 +46,8 @@ FLAKY_FAILURES = 2
 
 
 class SimulatedPaymentProvider:
-    def __init__(self) -> None:
+    def __init__(self, outage_attempts: int = 5) -> None:
+        self.outage_attempts = outage_attempts
         self._lock = threading.Lock()
         self._charges: dict[str, Charge] = {}
         self._refunds: dict[str, str] = {}
@@ -52,11 +60,30 @@ class SimulatedPaymentProvider:
             if idempotency_key in self._charges:
                 return self._charges[idempotency_key]
             self._attempts[idempotency_key] += 1
-            if token == "tok_flaky" and self._attempts[idempotency_key] <= FLAKY_FAILURES:
-                raise TransientProviderError("payment provider timed out (tok_flaky)")
+            self._fail_transiently(token, self._attempts[idempotency_key])
             outcome = _outcome_for(token)
             if outcome.ok:
                 self.charged_cents += amount_cents
+            self._charges[idempotency_key] = outcome
+            return outcome
+
+    def _fail_transiently(self, token: str, attempt: int) -> None:
+        if token == "tok_flaky" and attempt <= FLAKY_FAILURES:
+            raise TransientProviderError("payment provider timed out (tok_flaky)")
+        if token == "tok_outage" and attempt <= self.outage_attempts:
+            raise TransientProviderError(
+                f"payment provider unavailable (tok_outage, attempt {attempt})")
+
+    def review(self, charge_id: str, amount_cents: int, approved: bool, idempotency_key: str
+               ) -> Charge:
+        with self._lock:
+            if idempotency_key in self._charges:
+                return self._charges[idempotency_key]
+            if approved:
+                self.charged_cents += amount_cents
+                outcome = Charge("succeeded", charge_id=charge_id)
+            else:
+                outcome = Charge("declined", charge_id=charge_id, reason="clarification_declined")
             self._charges[idempotency_key] = outcome
             return outcome
 
@@ -69,10 +96,11 @@ class SimulatedPaymentProvider:
 
 
 def _outcome_for(token: str) -> Charge:
-    if token in ("tok_ok", "tok_flaky"):
+    if token in ("tok_ok", "tok_flaky", "tok_outage"):
         return Charge("succeeded", charge_id=f"ch_{uuid.uuid4().hex[:16]}")
     if token == "tok_clarify":
-        return Charge("needs_clarification", reason="needs_clarification")
+        return Charge("needs_clarification", charge_id=f"ch_{uuid.uuid4().hex[:16]}",
+                      reason="needs_clarification")
     if token == "tok_decline":
         return Charge("declined", reason="card_declined")
     return Charge("declined", reason="invalid_token")

@@ -3,17 +3,62 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from sqlmodel import select
 
 from app.bus import UnitOfWork
-from app.modules.payment.contracts import PaymentFailed, PaymentReceived, PaymentRefunded
-from app.modules.payment.models import CLARIFICATION, DECLINED, RECEIVED, REFUNDED, Payment, Refund
+from app.modules.payment.contracts import (
+    InvoiceDue,
+    InvoiceOverdue,
+    InvoicePaid,
+    InvoiceSent,
+    PaymentCancelled,
+    PaymentClarificationRequested,
+    PaymentFailed,
+    PaymentReceived,
+    PaymentRefunded,
+)
+from app.modules.payment.models import (
+    APPROVED,
+    CANCELLED,
+    CLARIFICATION,
+    DECLINED,
+    OPEN,
+    OVERDUE,
+    PAID,
+    PLANNED,
+    RECEIVED,
+    REFUNDED,
+    Invoice,
+    Payment,
+    Refund,
+    Task,
+)
+from app.modules.payment.provider import Charge
+
+INVOICE_DUE = "invoice_due"
 
 
-def collect(uow: UnitOfWork, *, order_id: str, amount_cents: int, method: str, token: str
-            ) -> Payment:
-    """Charge the customer once per order; a second request for the same order changes nothing."""
+@dataclass(frozen=True)
+class Payer:
+    id: str
+    name: str
+
+
+class NotOpen(Exception):
+    """A task or invoice that is no longer waiting for this action."""
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:20]}"
+
+
+# --- collecting ----------------------------------------------------------------------------------
+def collect(uow: UnitOfWork, *, order_id: str, amount_cents: int, method: str, token: str,
+            payer: Payer) -> Payment:
+    """Charge the customer once per order; a second request for the same order changes
+    nothing, and neither does one for an order whose payment was already cancelled."""
     existing = _payment_for(uow, order_id)
     if existing is not None:
         return existing
@@ -21,19 +66,56 @@ def collect(uow: UnitOfWork, *, order_id: str, amount_cents: int, method: str, t
                                                    idempotency_key=f"charge:{order_id}")
     now = uow.bus.clock.now()
     status = {"succeeded": RECEIVED, "declined": DECLINED}.get(outcome.status, CLARIFICATION)
-    payment = Payment(id=f"pay_{uuid.uuid4().hex[:20]}", order_id=order_id,
-                      amount_cents=amount_cents, method=method, status=status,
-                      charge_id=outcome.charge_id, reason=outcome.reason,
-                      created_at=now, updated_at=now)
+    payment = Payment(id=_new_id("pay"), order_id=order_id, amount_cents=amount_cents,
+                      method=method, status=status, charge_id=outcome.charge_id,
+                      reason=outcome.reason, created_at=now, updated_at=now)
     uow.session.add(payment)
-    if status == RECEIVED:
-        uow.publish(PaymentReceived(order_id=order_id, payment_id=payment.id,
-                                    amount_cents=amount_cents))
-    elif status == DECLINED:
-        uow.publish(PaymentFailed(order_id=order_id, reason=outcome.reason or "declined"))
+    if status == CLARIFICATION:
+        _open_clarification(uow, payment, payer)
+    else:
+        _announce(uow, payment, outcome)
     return payment
 
 
+def _announce(uow: UnitOfWork, payment: Payment, outcome: Charge) -> None:
+    if payment.status == RECEIVED:
+        uow.publish(PaymentReceived(order_id=payment.order_id, payment_id=payment.id,
+                                    amount_cents=payment.amount_cents))
+    else:
+        uow.publish(PaymentFailed(order_id=payment.order_id,
+                                  reason=outcome.reason or "declined"))
+
+
+def _open_clarification(uow: UnitOfWork, payment: Payment, payer: Payer) -> Task:
+    task = Task(id=_new_id("task"), order_id=payment.order_id, payment_id=payment.id,
+                amount_cents=payment.amount_cents, customer_id=payer.id,
+                customer_name=payer.name, style=uow.style, opened_by=uow.caused_by,
+                opened_at=uow.bus.clock.now())
+    uow.session.add(task)
+    uow.publish(PaymentClarificationRequested(order_id=payment.order_id, task_id=task.id,
+                                              amount_cents=payment.amount_cents))
+    return task
+
+
+def complete_clarification(uow: UnitOfWork, task: Task, *, approved: bool, note: str | None
+                           ) -> Task:
+    """The call centre's answer: approved collects the money, declined fails the payment."""
+    if task.status != OPEN:
+        raise NotOpen(f"task {task.id} is {task.status}")
+    payment = _payment_for(uow, task.order_id)
+    assert payment is not None and payment.status == CLARIFICATION, task.id
+    outcome = uow.adapters.payment_provider.review(
+        payment.charge_id, payment.amount_cents, approved, idempotency_key=f"review:{task.id}")
+    now = uow.bus.clock.now()
+    payment.status = RECEIVED if outcome.ok else DECLINED
+    payment.reason, payment.updated_at = outcome.reason, now
+    task.status, task.note, task.closed_at = APPROVED if approved else DECLINED, note, now
+    uow.session.add_all([payment, task])
+    _announce(uow, payment, outcome)
+    return task
+
+
+# --- giving back ----------------------------------------------------------------------------------
 def refund(uow: UnitOfWork, *, order_id: str) -> Refund | None:
     """Give back what was collected for an order; nothing happens when nothing was collected."""
     payment = _payment_for(uow, order_id)
@@ -43,14 +125,121 @@ def refund(uow: UnitOfWork, *, order_id: str) -> Refund | None:
         payment.charge_id, payment.amount_cents, idempotency_key=f"refund:{payment.id}")
     now = uow.bus.clock.now()
     payment.status, payment.updated_at = REFUNDED, now
-    refund = Refund(id=f"ref_{uuid.uuid4().hex[:20]}", payment_id=payment.id,
-                    order_id=order_id, amount_cents=payment.amount_cents,
-                    provider_ref=reference, created_at=now)
+    refund = Refund(id=_new_id("ref"), payment_id=payment.id, order_id=order_id,
+                    amount_cents=payment.amount_cents, provider_ref=reference, created_at=now)
     uow.session.add_all([payment, refund])
     uow.publish(PaymentRefunded(order_id=order_id, payment_id=payment.id,
                                 amount_cents=payment.amount_cents))
     return refund
 
 
+def cancel(uow: UnitOfWork, *, order_id: str, reason: str) -> None:
+    """The order will not be paid: refund what was collected, stop what is being collected
+    (its clarification task closes), cancel its invoice. Later requests to collect are
+    ignored."""
+    refund(uow, order_id=order_id)
+    payment = _payment_for(uow, order_id)
+    if payment is None:
+        _remember_cancelled(uow, order_id, reason)
+    elif payment.status == CLARIFICATION:
+        _stop_collecting(uow, payment, reason)
+    _cancel_invoice(uow, order_id)
+
+
+def _remember_cancelled(uow: UnitOfWork, order_id: str, reason: str) -> None:
+    now = uow.bus.clock.now()
+    uow.session.add(Payment(id=_new_id("pay"), order_id=order_id, amount_cents=0, method="none",
+                            status=CANCELLED, reason=reason, created_at=now, updated_at=now))
+
+
+def _stop_collecting(uow: UnitOfWork, payment: Payment, reason: str) -> None:
+    now = uow.bus.clock.now()
+    payment.status, payment.reason, payment.updated_at = CANCELLED, reason, now
+    uow.session.add(payment)
+    for task in _open_tasks(uow, payment.order_id):
+        task.status, task.note, task.closed_at = CANCELLED, f"order cancelled: {reason}", now
+        uow.session.add(task)
+    uow.publish(PaymentCancelled(order_id=payment.order_id, reason=reason))
+
+
+def _open_tasks(uow: UnitOfWork, order_id: str) -> list[Task]:
+    return list(uow.session.exec(select(Task).where(Task.order_id == order_id,
+                                                    Task.status == OPEN)))
+
+
+# --- invoices (pay later) -------------------------------------------------------------------------
+def plan_invoice(uow: UnitOfWork, *, order_id: str, amount_cents: int, payer: Payer) -> None:
+    """Choreography: note the invoice to send once the goods have shipped."""
+    if _invoice_for(uow, order_id) is None:
+        uow.session.add(_invoice(uow, order_id, amount_cents, payer, PLANNED))
+
+
+def send_planned_invoice(uow: UnitOfWork, *, order_id: str) -> Invoice | None:
+    invoice = _invoice_for(uow, order_id)
+    if invoice is None or invoice.status != PLANNED:
+        return None
+    return _send(uow, invoice)
+
+
+def send_invoice(uow: UnitOfWork, *, order_id: str, amount_cents: int, payer: Payer
+                 ) -> Invoice:
+    invoice = _invoice_for(uow, order_id)
+    if invoice is not None:
+        return invoice
+    return _send(uow, _invoice(uow, order_id, amount_cents, payer, PLANNED))
+
+
+def _invoice(uow: UnitOfWork, order_id: str, amount_cents: int, payer: Payer, status: str
+             ) -> Invoice:
+    return Invoice(id=_new_id("inv"), order_id=order_id, amount_cents=amount_cents,
+                   customer_id=payer.id, customer_name=payer.name, status=status,
+                   style=uow.style, created_at=uow.bus.clock.now())
+
+
+def _send(uow: UnitOfWork, invoice: Invoice) -> Invoice:
+    now = uow.bus.clock.now()
+    invoice.status, invoice.sent_at = OPEN, now
+    invoice.due_at = now + uow.bus.settings.invoice_term
+    uow.session.add(invoice)
+    uow.schedule(InvoiceDue(order_id=invoice.order_id, invoice_id=invoice.id),
+                 at=invoice.due_at, name=INVOICE_DUE)
+    uow.publish(InvoiceSent(order_id=invoice.order_id, invoice_id=invoice.id,
+                            amount_cents=invoice.amount_cents, due_at=invoice.due_at.isoformat()))
+    return invoice
+
+
+def dun_if_unpaid(uow: UnitOfWork, *, invoice_id: str) -> None:
+    invoice = uow.session.get(Invoice, invoice_id)
+    if invoice is None or invoice.status != OPEN:
+        return
+    invoice.status = OVERDUE
+    uow.session.add(invoice)
+    uow.publish(InvoiceOverdue(order_id=invoice.order_id, invoice_id=invoice.id,
+                               amount_cents=invoice.amount_cents))
+
+
+def pay_invoice(uow: UnitOfWork, invoice: Invoice) -> Invoice:
+    if invoice.status not in (OPEN, OVERDUE):
+        raise NotOpen(f"invoice {invoice.id} is {invoice.status}")
+    invoice.status, invoice.paid_at = PAID, uow.bus.clock.now()
+    uow.session.add(invoice)
+    uow.cancel_deadlines(invoice.order_id, INVOICE_DUE)
+    uow.publish(InvoicePaid(order_id=invoice.order_id, invoice_id=invoice.id,
+                            amount_cents=invoice.amount_cents))
+    return invoice
+
+
+def _cancel_invoice(uow: UnitOfWork, order_id: str) -> None:
+    invoice = _invoice_for(uow, order_id)
+    if invoice is not None and invoice.status in (PLANNED, OPEN):
+        invoice.status = CANCELLED
+        uow.session.add(invoice)
+        uow.cancel_deadlines(order_id, INVOICE_DUE)
+
+
 def _payment_for(uow: UnitOfWork, order_id: str) -> Payment | None:
     return uow.session.exec(select(Payment).where(Payment.order_id == order_id)).first()
+
+
+def _invoice_for(uow: UnitOfWork, order_id: str) -> Invoice | None:
+    return uow.session.exec(select(Invoice).where(Invoice.order_id == order_id)).first()

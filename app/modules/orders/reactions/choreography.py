@@ -1,17 +1,29 @@
 """Choreography: nobody steers. Orders only follows the other modules' events to keep the
-order's status, and announces the outcome; it sends no commands."""
+order's status, announces the outcome, and keeps its own price-hold deadline; it sends no
+commands. Undoing is everyone's own business: each module hears OrderCancelled."""
 
 from app.bus import UnitOfWork
 from app.modules.inventory.contracts import GoodsFetched, GoodsUnavailable
 from app.modules.orders import service
-from app.modules.orders.models import FETCHED, PAID
-from app.modules.payment.contracts import PaymentFailed, PaymentReceived
+from app.modules.orders.contracts import PriceHoldExpired
+from app.modules.payment.contracts import (
+    PaymentClarificationRequested,
+    PaymentFailed,
+    PaymentReceived,
+)
 from app.modules.shipping.contracts import GoodsShipped, ShipmentFailed
 
 
 def when_payment_received_mark_order_paid(msg: PaymentReceived, uow: UnitOfWork) -> None:
     with uow:
-        service.advance(uow, msg.order_id, PAID, payment_id=msg.payment_id)
+        service.record(uow, msg.order_id, payment_id=msg.payment_id)
+        uow.commit()
+
+
+def when_payment_needs_clarification_mark_order_waiting(
+        msg: PaymentClarificationRequested, uow: UnitOfWork) -> None:
+    with uow:
+        service.await_clarification(uow, msg.order_id)
         uow.commit()
 
 
@@ -23,7 +35,7 @@ def when_payment_failed_cancel_order(msg: PaymentFailed, uow: UnitOfWork) -> Non
 
 def when_goods_fetched_mark_order_fetched(msg: GoodsFetched, uow: UnitOfWork) -> None:
     with uow:
-        service.advance(uow, msg.order_id, FETCHED, pick_id=msg.pick_id)
+        service.record(uow, msg.order_id, pick_id=msg.pick_id)
         uow.commit()
 
 
@@ -45,12 +57,20 @@ def when_shipment_failed_cancel_order(msg: ShipmentFailed, uow: UnitOfWork) -> N
         uow.commit()
 
 
+def when_price_hold_expired_cancel_unpaid_order(msg: PriceHoldExpired, uow: UnitOfWork) -> None:
+    with uow:
+        service.expire_price_hold(uow, msg.order_id)
+        uow.commit()
+
+
 SUBSCRIPTIONS = [
+    (PaymentClarificationRequested, when_payment_needs_clarification_mark_order_waiting),
     (PaymentReceived, when_payment_received_mark_order_paid),
     (PaymentFailed, when_payment_failed_cancel_order),
     (GoodsFetched, when_goods_fetched_mark_order_fetched),
     (GoodsUnavailable, when_goods_unavailable_cancel_order),
     (GoodsShipped, when_goods_shipped_mark_order_delivered),
     (ShipmentFailed, when_shipment_failed_cancel_order),
+    (PriceHoldExpired, when_price_hold_expired_cancel_unpaid_order),
 ]
 SENDS: list = []

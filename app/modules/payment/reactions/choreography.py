@@ -1,24 +1,43 @@
-"""Choreography: payment must know the orders module's events. This file is that coupling."""
+"""Choreography: payment must know the orders module's events, and shipping's too, because
+here payment itself decides that a VIP customer pays later, by invoice, once the goods have
+shipped. This file is that coupling."""
 
 from app.bus import UnitOfWork
 from app.modules.orders.contracts import OrderCancelled, OrderPlaced
 from app.modules.payment import service
+from app.modules.payment.contracts import InvoiceDue
+from app.modules.payment.reactions.orchestration import when_invoice_is_due_dun_if_unpaid
+from app.modules.shipping.contracts import GoodsShipped
 
 
-def when_order_placed_collect_payment(msg: OrderPlaced, uow: UnitOfWork) -> None:
+def when_order_placed_charge_or_plan_vip_invoice(msg: OrderPlaced, uow: UnitOfWork) -> None:
+    """VIP customers are not charged now: their invoice goes out after shipping."""
+    payer = service.Payer(id=msg.customer_id, name=msg.customer_name)
     with uow:
-        service.collect(uow, order_id=msg.order_id, amount_cents=msg.total_cents,
-                        method=msg.payment_method, token=msg.payment_token)
+        if msg.vip:
+            service.plan_invoice(uow, order_id=msg.order_id, amount_cents=msg.total_cents,
+                                 payer=payer)
+        else:
+            service.collect(uow, order_id=msg.order_id, amount_cents=msg.total_cents,
+                            method=msg.payment_method, token=msg.payment_token, payer=payer)
         uow.commit()
 
 
-def when_order_cancelled_refund_payment(msg: OrderCancelled, uow: UnitOfWork) -> None:
+def when_goods_shipped_send_invoice(msg: GoodsShipped, uow: UnitOfWork) -> None:
     with uow:
-        service.refund(uow, order_id=msg.order_id)
+        service.send_planned_invoice(uow, order_id=msg.order_id)
+        uow.commit()
+
+
+def when_order_cancelled_cancel_payment(msg: OrderCancelled, uow: UnitOfWork) -> None:
+    with uow:
+        service.cancel(uow, order_id=msg.order_id, reason=msg.reason)
         uow.commit()
 
 
 SUBSCRIPTIONS = [
-    (OrderPlaced, when_order_placed_collect_payment),
-    (OrderCancelled, when_order_cancelled_refund_payment),
+    (OrderPlaced, when_order_placed_charge_or_plan_vip_invoice),
+    (GoodsShipped, when_goods_shipped_send_invoice),
+    (OrderCancelled, when_order_cancelled_cancel_payment),
+    (InvoiceDue, when_invoice_is_due_dun_if_unpaid),
 ]

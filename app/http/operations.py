@@ -1,0 +1,111 @@
+"""The operator's levers that belong to the kernel: dead letters (parked deliveries) and the
+manual clock. Both need the admin token."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any
+
+from flask_openapi3 import APIBlueprint, Tag
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from app.bus import outbox
+from app.clock import parse_duration
+from app.http.auth import require_admin
+from app.http.errors import ApiError, ErrorBody
+from app.http.formats import runtime, timestamp
+
+blueprint = APIBlueprint("operations", __name__, abp_tags=[Tag(name="operations")])
+LONGEST_STEP = timedelta(days=3660)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DeadLetterQuery(Strict):
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    after: Annotated[int, Field(ge=0)] | None = None  # the last id of the previous page
+
+
+class DeadLetterPath(Strict):
+    delivery_id: int
+
+
+class AdvanceIn(Strict):
+    by: str  # an ISO-8601 duration such as P7D or PT30M
+
+    @field_validator("by")
+    @classmethod
+    def _a_forward_duration(cls, by: str) -> str:
+        step = parse_duration(by)  # its ValueError becomes a 422 naming body.by
+        if step <= timedelta(0) or step > LONGEST_STEP:
+            raise ValueError("move the clock forward by more than nothing and at most P3660D")
+        return by
+
+
+@blueprint.get("/api/deadletters")
+def list_dead_letters(query: DeadLetterQuery) -> Any:
+    """Parked deliveries (retries exhausted), oldest first: the message, its receiver, how
+    many attempts it made and the last error. Page with ``after=<next_after>``."""
+    require_admin()
+    with runtime().bus.db.reading() as session:
+        rows = outbox.parked(session, limit=query.limit + 1, after_id=query.after)
+    page, more = rows[: query.limit], len(rows) > query.limit
+    return {"items": [dead_letter_view(row) for row in page],
+            "next_after": page[-1]["id"] if more else None}
+
+
+def dead_letter_view(row: dict[str, Any]) -> dict[str, Any]:
+    return {"id": row["id"], "order_id": row["flowid"], "message_id": row["message_id"],
+            "message": row["type"], "style": row["style"], "receiver": row["receiver"],
+            "module": row["module"], "attempts": row["attempts"],
+            "last_error": row["last_error"], "parked_at": timestamp(row["updated_at"])}
+
+
+@blueprint.post("/api/deadletters/<int:delivery_id>/retry",
+                responses={202: None, 404: ErrorBody, 409: ErrorBody})
+def retry_dead_letter(path: DeadLetterPath) -> Any:
+    """Deliver a parked message again, now; the flow continues from there. With inline
+    dispatch the answer comes after the retry ran: ``status`` says how it went."""
+    require_admin()
+    bus = runtime().bus
+    with bus.db.session() as session:
+        if not outbox.replay(session, path.delivery_id, bus.clock.now()):
+            _not_parked(session, path.delivery_id)
+        session.commit()
+    bus.tick()
+    with bus.db.reading() as session:
+        status = outbox.delivery_status(session, path.delivery_id)
+    return {"id": path.delivery_id, "status": status}, 202
+
+
+def _not_parked(session: Any, delivery_id: int) -> None:
+    status = outbox.delivery_status(session, delivery_id)
+    if status is None:
+        raise ApiError(404, "deadletter_not_found", f"there is no delivery {delivery_id}")
+    raise ApiError(409, "not_parked", f"delivery {delivery_id} is {status}, not parked; "
+                   "only parked deliveries can be retried")
+
+
+@blueprint.get("/api/clock")
+def read_clock() -> Any:
+    """What time the app thinks it is, and whether an operator can move it."""
+    clock = runtime().bus.clock
+    return {"now": timestamp(clock.now()), "manual": hasattr(clock, "advance")}
+
+
+@blueprint.post("/api/clock/advance", responses={409: ErrorBody})
+def advance_clock(body: AdvanceIn) -> Any:
+    """Manual clock only (``ORDERFLOW_CLOCK=manual``): move time forward, then fire the
+    deadlines that fell due and deliver what they cause."""
+    require_admin()
+    bus = runtime().bus
+    if not hasattr(bus.clock, "advance"):
+        raise ApiError(409, "clock_not_manual",
+                       "the clock follows the system time; start the app with "
+                       "ORDERFLOW_CLOCK=manual to move it")
+    now = bus.clock.advance(body.by)
+    fired = bus.fire_due_deadlines()
+    bus.dispatcher.tick()
+    return {"now": timestamp(now), "deadlines_fired": fired}

@@ -1,0 +1,180 @@
+"""Payment over HTTP: the call centre's clarification tasks, invoices, and an order's payments.
+Tasks are for operators (they show customers' names); invoices and payments are read by order
+id, like the order itself; completing a task or paying an invoice needs the admin token."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from flask_openapi3 import APIBlueprint, Tag
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from sqlalchemy import tuple_
+from sqlmodel import col, select
+
+from app.bus import UnitOfWork
+from app.clock import as_utc
+from app.http.auth import require_admin
+from app.http.errors import ApiError, ErrorBody
+from app.http.formats import money, runtime, timestamp
+from app.modules.payment import service
+from app.modules.payment.models import Invoice, Payment, Refund, Task
+
+blueprint = APIBlueprint("payment", __name__, url_prefix="/api",
+                         abp_tags=[Tag(name="payment")])
+TASK_STATUSES = ("open", "approved", "declined", "cancelled")
+Note = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TaskQuery(Strict):
+    status: Literal[TASK_STATUSES] = "open"  # type: ignore[valid-type]
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    cursor: Annotated[str, StringConstraints(max_length=120)] | None = None
+
+
+class TaskPath(Strict):
+    task_id: str
+
+
+class CompleteTaskIn(Strict):
+    outcome: Literal["approved", "declined"]
+    note: Note | None = None
+
+
+class ByOrderQuery(Strict):
+    order_id: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+
+
+class InvoicePath(Strict):
+    invoice_id: str
+
+
+# --- tasks ------------------------------------------------------------------------------------
+@blueprint.get("/tasks")
+def list_tasks(query: TaskQuery) -> Any:
+    """Clarification tasks, oldest first (the longest wait on top): order id, amount, customer,
+    age. Page with ``cursor=<next_cursor>``."""
+    require_admin()
+    statement = (select(Task).where(Task.status == query.status)
+                 .order_by(col(Task.opened_at), col(Task.id)).limit(query.limit + 1))
+    if query.cursor:
+        opened_at, task_id = _decode_cursor(query.cursor)
+        statement = statement.where(tuple_(col(Task.opened_at), col(Task.id))
+                                    > tuple_(opened_at, task_id))
+    with runtime().bus.db.reading() as session:
+        tasks = list(session.exec(statement))
+    page, more = tasks[: query.limit], len(tasks) > query.limit
+    now = runtime().bus.clock.now()
+    return {"items": [task_view(task, now) for task in page],
+            "next_cursor": _encode_cursor(page[-1]) if more else None}
+
+
+@blueprint.post("/tasks/<task_id>/complete", responses={404: ErrorBody, 409: ErrorBody})
+def complete_task(path: TaskPath, body: CompleteTaskIn) -> Any:
+    """The call centre's answer. ``approved``: the money is collected and the order goes on;
+    ``declined``: the order is cancelled (``payment_declined``)."""
+    require_admin()
+    bus = runtime().bus
+    with bus.unit_of_work(module="payment") as uow:
+        task = _locked(uow, Task, path.task_id, "task")
+        resume_flow_of(uow, task.style, task.opened_by)
+        try:
+            service.complete_clarification(uow, task, approved=body.outcome == "approved",
+                                           note=body.note)
+        except service.NotOpen as closed:
+            raise ApiError(409, "task_closed", f"{closed}; only an open task can be "
+                           "completed") from None
+        uow.commit()
+        return task_view(task, bus.clock.now())
+
+
+def resume_flow_of(uow: UnitOfWork, style: str, caused_by: str | None) -> None:
+    """What an operator does continues the order's flow: in its style, traced to the message
+    that made it wait."""
+    uow.style, uow.caused_by = style, caused_by
+
+
+def task_view(task: Task, now: datetime) -> dict[str, Any]:
+    age = now - as_utc(task.opened_at)
+    return {"id": task.id, "kind": task.kind, "status": task.status, "order_id": task.order_id,
+            "amount": money(task.amount_cents),
+            "customer": {"id": task.customer_id, "name": task.customer_name},
+            "opened_at": timestamp(task.opened_at), "age_seconds": int(age.total_seconds()),
+            "closed_at": timestamp(task.closed_at), "note": task.note}
+
+
+def _encode_cursor(task: Task) -> str:
+    text = f"{as_utc(task.opened_at).isoformat()}|{task.id}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        opened_at, task_id = text.split("|")
+        return datetime.fromisoformat(opened_at), task_id
+    except ValueError:
+        raise ApiError(400, "invalid_cursor", "cursor is not one this API handed out",
+                       [{"where": "query.cursor", "problem": "unknown cursor"}]) from None
+
+
+# --- invoices and payments --------------------------------------------------------------------
+@blueprint.get("/invoices")
+def list_invoices(query: ByOrderQuery) -> Any:
+    """An order's invoices (VIP customers pay later): amount, due date, status."""
+    with runtime().bus.db.reading() as session:
+        invoices = session.exec(select(Invoice).where(Invoice.order_id == query.order_id)
+                                .order_by(col(Invoice.created_at))).all()
+        return {"items": [invoice_view(invoice) for invoice in invoices]}
+
+
+@blueprint.post("/invoices/<invoice_id>/pay", responses={404: ErrorBody, 409: ErrorBody})
+def pay_invoice(path: InvoicePath) -> Any:
+    """Record that the customer paid the invoice (in full)."""
+    require_admin()
+    bus = runtime().bus
+    with bus.unit_of_work(module="payment") as uow:
+        invoice = _locked(uow, Invoice, path.invoice_id, "invoice")
+        resume_flow_of(uow, invoice.style, None)
+        try:
+            service.pay_invoice(uow, invoice)
+        except service.NotOpen as closed:
+            raise ApiError(409, "invoice_not_open", f"{closed}; only an open or overdue "
+                           "invoice can be paid") from None
+        uow.commit()
+        return invoice_view(invoice)
+
+
+def invoice_view(invoice: Invoice) -> dict[str, Any]:
+    return {"id": invoice.id, "order_id": invoice.order_id, "amount": money(invoice.amount_cents),
+            "status": invoice.status, "due_at": timestamp(invoice.due_at),
+            "sent_at": timestamp(invoice.sent_at), "paid_at": timestamp(invoice.paid_at)}
+
+
+@blueprint.get("/payments")
+def list_payments(query: ByOrderQuery) -> Any:
+    """What was collected for an order and what was given back, from payment's own books."""
+    with runtime().bus.db.reading() as session:
+        payments = session.exec(select(Payment).where(Payment.order_id == query.order_id)).all()
+        refunds = session.exec(select(Refund).where(Refund.order_id == query.order_id)).all()
+        return {"items": [{"id": p.id, "status": p.status, "amount": money(p.amount_cents),
+                           "method": p.method, "reason": p.reason,
+                           "created_at": timestamp(p.created_at)} for p in payments],
+                "refunds": [{"id": r.id, "payment_id": r.payment_id,
+                             "amount": money(r.amount_cents),
+                             "created_at": timestamp(r.created_at)} for r in refunds]}
+
+
+def _locked(uow: UnitOfWork, model: type, key: str, what: str) -> Any:
+    found = uow.session.exec(select(model).where(model.id == key).with_for_update()).first()
+    if found is None:
+        raise ApiError(404, f"{what}_not_found", f"there is no {what} {key!r}")
+    return found
+
+
+
