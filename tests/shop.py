@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask
 
 from app.clock import ManualClock
+from tests.conftest import ADMIN_HEADERS
 
 HOME = "1 Main Street, Springfield"
 
@@ -35,11 +36,12 @@ class Shop:
         self.initial = {item["sku"]: item["available"] for item in self.catalogue()}
 
     def place(self, *, style: str, token: str = "tok_ok", address: str = HOME,
-              items: tuple[tuple[str, int], ...] = (("sku-1", 1),), vip: bool = False) -> str:
+              items: tuple[tuple[str, int], ...] = (("sku-1", 1),), vip: bool = False,
+              flow: str = "sequential") -> str:
         response = self.client.post("/api/orders", json={
             "customer": {"id": "c-1", "name": "Ada Lovelace", "address": address, "vip": vip},
             "items": [{"sku": sku, "quantity": quantity} for sku, quantity in items],
-            "payment": {"token": token}, "style": style})
+            "payment": {"token": token}, "style": style, "flow": flow})
         assert response.status_code == 202, response.get_json()
         return response.get_json()["id"]
 
@@ -49,6 +51,44 @@ class Shop:
     def pass_time(self, duration: str) -> None:
         self.clock.advance(duration)
         self.settle()
+
+    def advance_clock(self, by: str) -> dict[str, Any]:
+        """What an operator does: move the manual clock through the API; deadlines fire."""
+        response = self.client.post("/api/clock/advance", json={"by": by},
+                                    headers=ADMIN_HEADERS)
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()
+
+    def tasks(self, order_id: str, status: str = "open") -> list[dict[str, Any]]:
+        items = self.client.get(f"/api/tasks?status={status}",
+                                headers=ADMIN_HEADERS).get_json()["items"]
+        return [task for task in items if task["order_id"] == order_id]
+
+    def complete_task(self, order_id: str, outcome: str) -> dict[str, Any]:
+        (task,) = self.tasks(order_id)
+        response = self.client.post(f"/api/tasks/{task['id']}/complete",
+                                    json={"outcome": outcome, "note": "called the customer"},
+                                    headers=ADMIN_HEADERS)
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()
+
+    def deadletters(self, order_id: str) -> list[dict[str, Any]]:
+        items = self.client.get("/api/deadletters", headers=ADMIN_HEADERS).get_json()["items"]
+        return [letter for letter in items if letter["order_id"] == order_id]
+
+    def retry(self, delivery_id: int) -> dict[str, Any]:
+        response = self.client.post(f"/api/deadletters/{delivery_id}/retry",
+                                    headers=ADMIN_HEADERS)
+        assert response.status_code == 202, response.get_json()
+        return response.get_json()
+
+    def invoices(self, order_id: str) -> list[dict[str, Any]]:
+        return self.client.get(f"/api/invoices?order_id={order_id}").get_json()["items"]
+
+    def pay_invoice(self, invoice_id: str) -> dict[str, Any]:
+        response = self.client.post(f"/api/invoices/{invoice_id}/pay", headers=ADMIN_HEADERS)
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()
 
     def order(self, order_id: str) -> dict[str, Any]:
         return self.client.get(f"/api/orders/{order_id}").get_json()

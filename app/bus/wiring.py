@@ -48,12 +48,14 @@ class Wiring:
         self._modules: dict[Receiver, str] = {}
         self._sends: dict[str, list[tuple[str, type[Command]]]] = {s: [] for s in self.styles}
         self._lookup: dict[tuple[str, str, str], Receiver] = {}
+        self._order: dict[tuple[str, str], list[Receiver]] = {}
 
     def connect(self, style: str, message_type: type[Message], receiver: Receiver,
                 module: str | None = None) -> None:
         module = module or module_of(receiver)
         self._modules[receiver] = module
         self.namespaces[style].signal(message_type.type_name()).connect(receiver, weak=False)
+        self._order.setdefault((style, message_type.type_name()), []).append(receiver)
         self._lookup[(style, message_type.type_name(), receiver_name(receiver, module))] = receiver
 
     def declare_sends(self, style: str, module: str, commands: Iterable[type[Command]]) -> None:
@@ -64,10 +66,16 @@ class Wiring:
         self._modules[handler] = module_of(handler)
 
     def receivers(self, style: str, type_name: str) -> list[tuple[str, str]]:
-        """(receiver name, module) of the live receivers of a signal, in connection order."""
-        signal = self.namespaces[style].signal(type_name)
-        return [(receiver_name(r, self._modules[r]), self._modules[r])
-                for r in signal.receivers_for(None)]
+        """(receiver name, module) of the live receivers of a signal, in connection order
+        (blinker keeps them in a set, so the order is ours)."""
+        live = set(self.namespaces[style].signal(type_name).receivers_for(None))
+        ordered = [r for r in self._order.get((style, type_name), []) if r in live]
+        ordered += [r for r in live if r not in ordered]  # connected behind our back
+        named = []
+        for receiver in ordered:
+            module = self._modules.get(receiver) or module_of(receiver)
+            named.append((receiver_name(receiver, module), module))
+        return named
 
     def receiver(self, style: str, type_name: str, name: str) -> Receiver:
         try:
@@ -100,6 +108,7 @@ class Wiring:
                 for receiver in list(signal.receivers_for(None)):
                     signal.disconnect(receiver)
         self._lookup.clear()
+        self._order.clear()
 
     def subscriptions(self, style: str) -> list[dict[str, str]]:
         rows = []

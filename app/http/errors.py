@@ -71,6 +71,8 @@ def _request_part(model_name: str) -> str:
 def _check_json_body() -> Response | None:
     if request.method not in BODY_METHODS or not request.path.startswith("/api/"):
         return None
+    if not _takes_a_body():  # an action such as "retry": nothing to check, nothing read
+        return None
     raw = request.get_data(cache=True)
     if not raw.strip():
         return error_response(400, "malformed_json", "the body is empty; send a JSON object")
@@ -90,6 +92,11 @@ def _check_json_body() -> Response | None:
                               [{"where": "body", "problem": "must be a JSON object",
                                 "type": "object_type"}])
     return None
+
+
+def _takes_a_body() -> bool:
+    view = current_app.view_functions.get(request.endpoint or "")
+    return view is None or "body" in getattr(inspect.unwrap(view), "__annotations__", {})
 
 
 def register(app: Flask) -> None:
