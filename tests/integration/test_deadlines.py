@@ -1,0 +1,159 @@
+"""Deadlines are rows (DESIGN section 5): scheduled with the state change that sets them,
+fired once by whichever process gets there first, cancelled with the change that makes them
+moot, and fired at the next start when they fell due while the app was down."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, insert, select
+
+from app.bus import Event, MessageBus, UnitOfWork, deadlines
+from app.bus.log import DeadlineRecord, MessageRecord
+from app.bus.manual_time import SharedManualClock
+from app.clock import ManualClock, parse_duration
+from app.db import Database, make_engine
+from tests.conftest import on_every_database
+from tests.integration.test_bus_guarantees import effects, make_bus
+
+pytestmark = on_every_database
+STYLE = "choreography"
+
+
+class ReminderDue(Event):
+    note: str = ""
+
+
+def remember(msg: ReminderDue, uow: UnitOfWork) -> None:
+    with uow:
+        uow.session.execute(insert(effects).values(receiver="reminder", note=msg.note))
+        uow.commit()
+
+
+@pytest.fixture
+def buses(database_url: str, clock: ManualClock) -> Iterator[list[MessageBus]]:
+    """Two buses on one database: two processes of the app."""
+    made = [make_bus(database_url, clock) for _ in range(2)]
+    for bus in made:
+        bus.wiring.connect(STYLE, ReminderDue, remember, "tests")
+    yield made
+    for bus in made:
+        bus.close()
+        bus.db.dispose()
+
+
+def schedule(bus: MessageBus, *, in_: str = "P7D", note: str = "", commit: bool = True) -> None:
+    with bus.unit_of_work(style=STYLE, module="tests") as uow:
+        uow.schedule(ReminderDue(order_id="o1", note=note),
+                     at=bus.clock.now() + _duration(in_), name="reminder")
+        if commit:
+            uow.commit()
+
+
+def _duration(text: str) -> timedelta:
+    return parse_duration(text)
+
+
+def reminders(bus: MessageBus) -> list[str]:
+    with bus.db.reading() as session:
+        return list(session.execute(select(effects.c.note)
+                                    .where(effects.c.receiver == "reminder")).scalars())
+
+
+def logged(bus: MessageBus) -> int:
+    with bus.db.reading() as session:
+        return session.execute(select(func.count()).select_from(MessageRecord)
+                               .where(MessageRecord.type.endswith("ReminderDue"))).scalar_one()
+
+
+def test_a_deadline_does_nothing_before_it_is_due(buses: list[MessageBus],
+                                                  clock: ManualClock) -> None:
+    bus = buses[0]
+    schedule(bus)
+    clock.advance("P6DT23H")
+    bus.settle()
+    assert reminders(bus) == []
+
+
+def test_a_due_deadline_publishes_its_message_once(buses: list[MessageBus],
+                                                   clock: ManualClock) -> None:
+    bus = buses[0]
+    schedule(bus, note="pay up")
+    clock.advance("P7D")
+    bus.settle()
+    bus.settle()
+    assert reminders(bus) == ["pay up"] and logged(bus) == 1
+
+
+def test_two_processes_racing_fire_a_deadline_once(buses: list[MessageBus],
+                                                   clock: ManualClock) -> None:
+    for number in range(20):
+        schedule(buses[0], note=str(number))
+    clock.advance("P8D")
+    with ThreadPoolExecutor(2) as pool:
+        fired = sum(pool.map(lambda bus: bus.fire_due_deadlines(batch=3), buses))
+    for bus in buses:
+        bus.settle()
+    assert fired == 20
+    assert sorted(reminders(buses[0]), key=int) == [str(n) for n in range(20)]
+    assert logged(buses[0]) == 20
+
+
+def test_a_cancelled_deadline_never_fires(buses: list[MessageBus], clock: ManualClock) -> None:
+    bus = buses[0]
+    schedule(bus)
+    with bus.unit_of_work(style=STYLE, module="tests") as uow:
+        assert uow.cancel_deadlines("o1", "reminder") == 1
+        uow.commit()
+    clock.advance("P8D")
+    bus.settle()
+    assert reminders(bus) == [] and logged(bus) == 0
+
+
+def test_a_rolled_back_change_schedules_nothing(buses: list[MessageBus],
+                                                clock: ManualClock) -> None:
+    bus = buses[0]
+    schedule(bus, commit=False)
+    clock.advance("P8D")
+    bus.settle()
+    with bus.db.reading() as session:
+        assert session.execute(select(func.count()).select_from(DeadlineRecord)).scalar_one() == 0
+
+
+def test_a_deadline_that_fell_due_while_down_fires_at_the_next_start(
+        database_url: str, clock: ManualClock) -> None:
+    first = make_bus(database_url, clock)
+    first.wiring.connect(STYLE, ReminderDue, remember, "tests")
+    schedule(first, note="while you were out")
+    first.close()
+    clock.advance("P30D")  # the app is down for a month
+
+    second = make_bus(database_url, clock)
+    second.wiring.connect(STYLE, ReminderDue, remember, "tests")
+    second.settle()  # what Runtime.start does in inline mode; the tick does it in background
+    assert reminders(second) == ["while you were out"]
+    with second.db.reading() as session:
+        assert [d["status"] for d in deadlines.of_flow(session, "o1")] == ["fired"]
+    second.close()
+
+
+def test_the_shared_manual_clock_moves_every_process(buses: list[MessageBus]) -> None:
+    one, other = (SharedManualClock(bus.db) for bus in buses)
+    before = other.now()
+    one.advance("P7D")
+    other.refresh()
+    assert (other.now() - before).days == 7
+    with pytest.raises(ValueError, match="forward"):
+        one.advance(-_duration("PT1S"))
+
+
+def test_the_shared_manual_clock_survives_a_restart(database_url: str,
+                                                    buses: list[MessageBus]) -> None:
+    SharedManualClock(buses[0].db).advance("P3D")
+    restarted = Database(make_engine(database_url))
+    ahead = SharedManualClock(restarted).now() - datetime.now(UTC)
+    restarted.dispose()
+    assert timedelta(days=3) - timedelta(minutes=1) < ahead <= timedelta(days=3)
