@@ -46,7 +46,10 @@ def parse_duration(text: str) -> timedelta:
     if not match or text.strip().upper() in ("P", "PT") or text.strip().upper().endswith("T"):
         raise ValueError(f"{text!r} is not an ISO-8601 duration such as P7D or PT30S")
     parts = {name: float(value) for name, value in match.groupdict().items() if value}
-    return timedelta(**parts)
+    try:
+        return timedelta(**parts)
+    except OverflowError:
+        raise ValueError(f"{text!r} is longer than any duration we can hold") from None
 
 
 def as_utc(moment: datetime) -> datetime:
