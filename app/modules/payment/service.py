@@ -58,7 +58,7 @@ def _new_id(prefix: str) -> str:
 def collect(uow: UnitOfWork, *, order_id: str, amount_cents: int, method: str, token: str,
             payer: Payer) -> Payment:
     """Charge the customer once per order; a second request for the same order changes
-    nothing, and neither does one for an order whose payment was already cancelled."""
+    nothing."""
     existing = _payment_for(uow, order_id)
     if existing is not None:
         return existing
@@ -135,21 +135,14 @@ def refund(uow: UnitOfWork, *, order_id: str) -> Refund | None:
 
 def cancel(uow: UnitOfWork, *, order_id: str, reason: str) -> None:
     """The order will not be paid: refund what was collected, stop what is being collected
-    (its clarification task closes), cancel its invoice. Later requests to collect are
-    ignored."""
+    (its clarification task closes), cancel its invoice. A request to collect always reaches
+    payment before the cancellation (an order's messages arrive in order), so there is never
+    a collection to prevent here."""
     refund(uow, order_id=order_id)
     payment = _payment_for(uow, order_id)
-    if payment is None:
-        _remember_cancelled(uow, order_id, reason)
-    elif payment.status == CLARIFICATION:
+    if payment is not None and payment.status == CLARIFICATION:
         _stop_collecting(uow, payment, reason)
     _cancel_invoice(uow, order_id)
-
-
-def _remember_cancelled(uow: UnitOfWork, order_id: str, reason: str) -> None:
-    now = uow.bus.clock.now()
-    uow.session.add(Payment(id=_new_id("pay"), order_id=order_id, amount_cents=0, method="none",
-                            status=CANCELLED, reason=reason, created_at=now, updated_at=now))
 
 
 def _stop_collecting(uow: UnitOfWork, payment: Payment, reason: str) -> None:
