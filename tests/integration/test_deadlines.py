@@ -4,11 +4,12 @@ moot, and fired at the next start when they fell due while the app was down."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from flask import Flask
 from sqlalchemy import func, insert, select
 
 from app.bus import Event, MessageBus, UnitOfWork, deadlines
@@ -16,7 +17,7 @@ from app.bus.log import DeadlineRecord, MessageRecord
 from app.bus.manual_time import SharedManualClock
 from app.clock import ManualClock, parse_duration
 from app.db import Database, make_engine
-from tests.conftest import on_every_database
+from tests.conftest import on_every_database, wait_for
 from tests.integration.test_bus_guarantees import effects, make_bus
 
 pytestmark = on_every_database
@@ -157,3 +158,22 @@ def test_the_shared_manual_clock_survives_a_restart(database_url: str,
     ahead = SharedManualClock(restarted).now() - datetime.now(UTC)
     restarted.dispose()
     assert timedelta(days=3) - timedelta(minutes=1) < ahead <= timedelta(days=3)
+
+
+def test_a_restarted_app_in_background_mode_fires_what_fell_due_while_down(
+        make_app: Callable[..., Flask], clock: ManualClock) -> None:
+    first = make_app()
+    placed = first.test_client().post("/api/orders", json={
+        "customer": {"id": "c-1", "name": "Ada", "address": "1 Main Street"},
+        "items": [{"sku": "sku-1", "quantity": 1}], "payment": {"token": "tok_clarify"}})
+    order_id = placed.get_json()["id"]
+    first.extensions["orderflow"].close()
+    clock.advance("P8D")  # the shop was down for eight days
+
+    second = make_app(dispatch="background", seed=False)
+    second.extensions["orderflow"].start()  # what gunicorn's post_worker_init does
+
+    client = second.test_client()
+    wait_for(lambda: client.get(f"/api/orders/{order_id}").get_json()["status"] == "cancelled",
+             what="the price hold fires after start")
+    assert client.get(f"/api/orders/{order_id}").get_json()["reason"] == "price_hold_expired"
