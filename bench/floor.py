@@ -2,17 +2,22 @@
 step, with no message log, no delivery records and no inbox.
 
 It writes the same rows to the same module tables as the bus's happy path (order, lines, status
-changes, payment, stock, pick, shipment) and calls the same simulated provider and carrier. What
-a direct call has in hand it does not read again: the order object travels from step to step."""
+changes, payment, stock, pick, shipment), keeps the order's price hold as a deadline row that
+the payment cancels (a business rule every implementation has to store), and calls the same
+simulated provider and carrier. What a direct call has in hand it does not read again: the
+order object travels from step to step."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import update
 from sqlmodel import col, select
 
+from app.bus.log import CANCELLED as DEADLINE_CANCELLED
+from app.bus.log import DeadlineRecord
 from app.clock import Clock
 from app.db import Database
 from app.modules.inventory.models import FETCHED as PICK_FETCHED
@@ -26,7 +31,7 @@ from app.modules.orders.models import (
     OrderLineRecord,
     StatusChange,
 )
-from app.modules.orders.service import PlaceOrder, new_order_id
+from app.modules.orders.service import PRICE_HOLD, PlaceOrder, new_order_id
 from app.modules.payment.models import RECEIVED, Payment
 from app.modules.payment.provider import PaymentProvider
 from app.modules.shipping.carrier import Carrier
@@ -43,6 +48,7 @@ class Floor:
     clock: Clock
     provider: PaymentProvider
     carrier: Carrier
+    price_hold: timedelta = timedelta(days=7)
 
     def fulfil(self, request: PlaceOrder) -> str:
         """Seven transactions: place, pay, paid, pick, fetched, ship, delivered."""
@@ -72,7 +78,10 @@ class Floor:
                      for sku, quantity in request.items]
             order.total_cents = sum(li.quantity * li.unit_price_cents for li in lines)
             session.add_all([order, *lines, StatusChange(order_id=order.id, status=PLACED,
-                                                         at=now)])
+                                                         at=now),
+                             DeadlineRecord(flowid=order.id, name=PRICE_HOLD, owner="orders",
+                                            style="floor", type="price_hold", data="{}",
+                                            due_at=now + self.price_hold, created_at=now)])
             session.commit()
         return order, lines
 
@@ -124,6 +133,11 @@ class Floor:
         order.status, order.updated_at = status, now
         with self.db.session() as session:
             session.add_all([order, StatusChange(order_id=order.id, status=status, at=now)])
+            if status == PAID:
+                session.execute(update(DeadlineRecord)
+                                .where(col(DeadlineRecord.flowid) == order.id,
+                                       col(DeadlineRecord.name) == PRICE_HOLD)
+                                .values(status=DEADLINE_CANCELLED, closed_at=now))
             session.commit()
 
     def _insert(self, row: object) -> None:
