@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from types import SimpleNamespace
 
 from app.bus import deadlines
 from app.bus.dispatcher import Dispatcher
 from app.bus.outbox import Claim, RetryPolicy
 from app.bus.unit_of_work import UnitOfWork
-from app.bus.wiring import Wiring
+from app.bus.wiring import Wiring, WiringError
 from app.clock import Clock
 from app.config import STYLES, Settings
 from app.db import Database
+
+log = logging.getLogger("orderflow.bus")
 
 
 class MessageBus:
@@ -49,18 +52,32 @@ class MessageBus:
                 return delivered
 
     def tick(self) -> None:
-        """The scheduler's heartbeat: fire due deadlines, then look for due deliveries."""
-        self.fire_due_deadlines()
-        self.dispatcher.tick()
+        """The scheduler's heartbeat: fire due deadlines, then look for due deliveries (even
+        when the database refused the first part)."""
+        try:
+            self.fire_due_deadlines()
+        finally:
+            self.dispatcher.tick()
 
     def fire_due_deadlines(self, batch: int = 50) -> int:
         """Publish the message of every deadline that is due; returns how many fired here."""
         fired = 0
         while ids := self._due_deadlines(batch):
-            fired += sum(self._fire(deadline_id) for deadline_id in ids)
+            fired += sum(self._fire_or_set_aside(deadline_id) for deadline_id in ids)
             if len(ids) < batch:
                 break
         return fired
+
+    def _fire_or_set_aside(self, deadline_id: int) -> bool:
+        try:
+            return self._fire(deadline_id)
+        except (LookupError, ValueError, WiringError) as error:  # it will never fire: park it
+            log.exception("deadline %s cannot fire; set aside as failed", deadline_id)
+            with self.db.session() as session:
+                deadlines.fail(session, deadline_id, f"{type(error).__name__}: {error}",
+                               self.clock.now())
+                session.commit()
+            return False
 
     def _due_deadlines(self, batch: int) -> list[int]:
         with self.db.reading() as session:

@@ -13,18 +13,18 @@ from datetime import datetime
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from app.bus.log import CANCELLED, FIRED, SCHEDULED, DeadlineRecord
+from app.bus.log import CANCELLED, FAILED_DEADLINE, FIRED, PENDING_DEADLINE, DeadlineRecord
 from app.bus.messages import Message, message_class
 from app.clock import as_utc
 
 deadlines = DeadlineRecord.__table__
 
 _ADD = insert(deadlines)
-_DUE = (select(deadlines.c.id).where(deadlines.c.status == SCHEDULED,
+_DUE = (select(deadlines.c.id).where(deadlines.c.status == PENDING_DEADLINE,
                                      deadlines.c.due_at <= bindparam("now"))
         .order_by(deadlines.c.due_at, deadlines.c.id).limit(bindparam("limit")))
 _TAKE = (update(deadlines).where(deadlines.c.id == bindparam("deadline_id"),
-                                 deadlines.c.status == SCHEDULED)
+                                 deadlines.c.status == PENDING_DEADLINE)
          .values(status=FIRED, closed_at=bindparam("now"))
          .returning(deadlines.c.flowid, deadlines.c.name, deadlines.c.owner, deadlines.c.style,
                     deadlines.c.type, deadlines.c.data, deadlines.c.causationid))
@@ -47,14 +47,14 @@ def schedule(session: Session, *, message: Message, name: str, owner: str, style
     session.connection().execute(_ADD, {
         "flowid": message.order_id, "name": name, "owner": owner, "style": style,
         "type": message.type_name(), "data": json.dumps(message.model_dump(mode="json")),
-        "due_at": due_at, "status": SCHEDULED, "causationid": causationid,
+        "due_at": due_at, "status": PENDING_DEADLINE, "causationid": causationid,
         "created_at": now, "closed_at": None})
 
 
 def cancel(session: Session, *, flowid: str, name: str | None, now: datetime) -> int:
     """Cancel a flow's pending deadlines (one name, or all); returns how many."""
     statement = (update(deadlines).where(deadlines.c.flowid == flowid,
-                                         deadlines.c.status == SCHEDULED)
+                                         deadlines.c.status == PENDING_DEADLINE)
                  .values(status=CANCELLED, closed_at=now))
     if name is not None:
         statement = statement.where(deadlines.c.name == name)
@@ -75,10 +75,20 @@ def take(session: Session, deadline_id: int, now: datetime) -> DueDeadline | Non
     return DueDeadline(row.flowid, row.name, row.owner, row.style, message, row.causationid)
 
 
+def fail(session: Session, deadline_id: int, error: str, now: datetime) -> None:
+    """A deadline whose message cannot be published (its type is gone, its data no longer
+    fits) is set aside, visibly, so that it does not block the ones after it."""
+    session.connection().execute(
+        update(deadlines).where(deadlines.c.id == deadline_id,
+                                deadlines.c.status == PENDING_DEADLINE)
+        .values(status=FAILED_DEADLINE, last_error=error[:4000], closed_at=now))
+
+
 def of_flow(session: Session, flowid: str) -> list[dict]:
     rows = session.execute(select(deadlines).where(deadlines.c.flowid == flowid)
                            .order_by(deadlines.c.id)).mappings()
     return [{"name": row["name"], "owner": row["owner"], "message": row["type"],
              "due_at": as_utc(row["due_at"]), "status": row["status"],
-             "closed_at": as_utc(row["closed_at"]) if row["closed_at"] else None}
+             "closed_at": as_utc(row["closed_at"]) if row["closed_at"] else None,
+             "last_error": row["last_error"]}
             for row in rows]

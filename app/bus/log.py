@@ -90,8 +90,9 @@ class DeadlineRecord(SQLModel, table=True):
     type: str = Field(max_length=120)  # the message to publish
     data: str = Field(sa_type=Text)
     due_at: datetime = _utc()
-    status: str = Field(default="pending", max_length=10)  # pending | fired | cancelled
+    status: str = Field(default="pending", max_length=10)  # pending | fired | cancelled | failed
     causationid: str | None = Field(default=None, max_length=40)
+    last_error: str | None = Field(default=None, sa_type=Text)  # why it could not fire
     created_at: datetime = _utc()
     closed_at: datetime | None = _utc(default=None)
 
@@ -107,4 +108,5 @@ class ClockRecord(SQLModel, table=True):
     updated_at: datetime = _utc()
 
 
-SCHEDULED, FIRED, CANCELLED = "pending", "fired", "cancelled"
+# deadlines: pending -> fired | cancelled, or failed (its message could not be published)
+PENDING_DEADLINE, FIRED, CANCELLED, FAILED_DEADLINE = "pending", "fired", "cancelled", "failed"

@@ -6,12 +6,18 @@ Tests use ``app.clock.ManualClock`` instead, which stands still until told to mo
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlmodel import select
 
 from app.bus.log import ClockRecord
 from app.clock import parse_duration
 from app.db import Database
+
+log = logging.getLogger("orderflow.clock")
 
 
 class SharedManualClock:
@@ -32,7 +38,8 @@ class SharedManualClock:
         try:
             with self._db.reading() as session:
                 row = session.get(ClockRecord, 1)
-        except Exception:  # no clock table yet (before migrations): no offset yet
+        except SQLAlchemyError as error:  # no clock table yet (before migrations): no offset
+            log.debug("manual clock not readable yet: %s", error)
             return
         with self._lock:
             self._offset = timedelta(seconds=row.offset_seconds) if row else timedelta(0)
@@ -42,13 +49,22 @@ class SharedManualClock:
         step = parse_duration(by) if isinstance(by, str) else by
         if step < timedelta(0):
             raise ValueError("time only moves forward")
+        try:
+            offset = self._move(step)
+        except IntegrityError:  # two first moves at once: the row exists now, move it
+            offset = self._move(step)
+        with self._lock:
+            self._offset, self._loaded = offset, True
+            return datetime.now(UTC) + offset
+
+    def _move(self, step: timedelta) -> timedelta:
+        """Add to the stored offset under a row lock, so concurrent moves add up."""
         with self._db.session() as session:
-            row = session.get(ClockRecord, 1) or ClockRecord(id=1, offset_seconds=0.0)
+            row = session.exec(select(ClockRecord).where(ClockRecord.id == 1)
+                               .with_for_update()).first()
+            row = row or ClockRecord(id=1, offset_seconds=0.0)
             row.offset_seconds += step.total_seconds()
             row.updated_at = datetime.now(UTC)
             session.add(row)
             session.commit()
-            offset = timedelta(seconds=row.offset_seconds)
-        with self._lock:
-            self._offset, self._loaded = offset, True
-            return datetime.now(UTC) + offset
+            return timedelta(seconds=row.offset_seconds)

@@ -275,7 +275,7 @@ _PARKED = (
 )
 _REPLAY = (update(deliveries).where(deliveries.c.id == bindparam("delivery_id"),
                                     deliveries.c.status == PARKED)
-           .values(status=FAILED, next_attempt_at=bindparam("now"), claimed_by=None,
+           .values(status=PENDING, next_attempt_at=bindparam("now"), claimed_by=None,
                    lease_until=None, updated_at=bindparam("now")))
 
 

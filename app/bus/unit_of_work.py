@@ -90,11 +90,13 @@ class UnitOfWork:
         """Events come from the module that owns them; a command from the module sending it."""
         return message.owner if message.kind == "event" else (self.module or message.owner)
 
-    def schedule(self, message: Message, *, at: datetime, name: str) -> None:
-        """Publish ``message`` at ``at`` unless the flow cancels the deadline first."""
+    def schedule(self, message: Message, *, at: datetime, name: str,
+                 caused_by: str | None = None) -> None:
+        """Publish ``message`` at ``at`` unless the flow cancels the deadline first. When it
+        fires, its cause is ``caused_by`` (by default: what this unit of work consumes)."""
         deadlines.schedule(self.session, message=message, name=name,
                            owner=self.module or message.owner, style=self.style, due_at=at,
-                           now=self.bus.clock.now(), causationid=self.caused_by)
+                           now=self.bus.clock.now(), causationid=caused_by or self.caused_by)
 
     def cancel_deadlines(self, flowid: str, name: str | None = None) -> int:
         return deadlines.cancel(self.session, flowid=flowid, name=name, now=self.bus.clock.now())

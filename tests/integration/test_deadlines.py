@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 
 from app.bus import Event, MessageBus, UnitOfWork, deadlines
 from app.bus.log import DeadlineRecord, MessageRecord
@@ -177,3 +177,35 @@ def test_a_restarted_app_in_background_mode_fires_what_fell_due_while_down(
     wait_for(lambda: client.get(f"/api/orders/{order_id}").get_json()["status"] == "cancelled",
              what="the price hold fires after start")
     assert client.get(f"/api/orders/{order_id}").get_json()["reason"] == "price_hold_expired"
+
+
+def test_a_deadline_that_cannot_fire_is_set_aside_and_blocks_nothing(
+        buses: list[MessageBus], clock: ManualClock) -> None:
+    bus = buses[0]
+    schedule(bus, in_="P1D", note="broken")
+    schedule(bus, in_="P2D", note="fine")
+    with bus.db.session() as session:  # the oldest one names a message type that is gone
+        session.execute(update(DeadlineRecord).where(DeadlineRecord.due_at
+                                                     == select(func.min(DeadlineRecord.due_at))
+                                                     .scalar_subquery())
+                        .values(type="orderflow.tests.NoLongerExists"))
+        session.commit()
+    clock.advance("P3D")
+
+    bus.tick()
+
+    assert reminders(bus) == ["fine"]
+    with bus.db.reading() as session:
+        rows = {d["status"]: d for d in deadlines.of_flow(session, "o1")}
+    assert set(rows) == {"failed", "fired"}
+    assert "NoLongerExists" in rows["failed"]["last_error"]
+
+
+def test_concurrent_moves_of_the_shared_clock_add_up(buses: list[MessageBus]) -> None:
+    clocks = [SharedManualClock(bus.db) for bus in buses]
+    start = clocks[0].now()
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda clock: [clock.advance("PT1H") for _ in range(10)], clocks))
+    clocks[0].refresh()
+    moved = clocks[0].now() - start
+    assert timedelta(hours=20) <= moved < timedelta(hours=20, minutes=1)

@@ -103,6 +103,7 @@ def test_price_hold_expires_while_waiting_for_clarification(shop: Shop, style: s
     assert taken(shop, "sku-2") == 0
     assert money(shop) == (0, 0)
     assert caused_by(shop, order, "PaymentCancelled", "PriceHoldExpired")
+    assert caused_by(shop, order, "PriceHoldExpired", "OrderPlaced")  # set when it was placed
     if flow == "parallel":
         assert caused_by(shop, order, "GoodsReleased", "PriceHoldExpired")
     deadline = shop.order(order)["deadlines"][0]

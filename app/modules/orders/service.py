@@ -82,10 +82,10 @@ def place(uow: UnitOfWork, request: PlaceOrder) -> Order:
     for line in lines:
         line.order_id = order.id
     uow.session.add_all([order, *lines, StatusChange(order_id=order.id, status=PLACED, at=now)])
+    placed = uow.publish(_placed_event(order, lines))
     if not order.vip:  # a VIP order goes to fulfilment at once: its price hold is met
         uow.schedule(PriceHoldExpired(order_id=order.id), at=now + uow.bus.settings.price_hold,
-                     name=PRICE_HOLD)
-    uow.publish(_placed_event(order, lines))
+                     name=PRICE_HOLD, caused_by=placed.id)
     return order
 
 
