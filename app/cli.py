@@ -91,9 +91,9 @@ def advance(duration: str) -> None:
         step = parse_duration(duration)
         if step.total_seconds() <= 0:
             raise ValueError("move the clock forward by more than nothing")
+        now = clock.advance(step)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="DURATION") from None
-    now = clock.advance(step)
     fired = runtime.bus.fire_due_deadlines()
     runtime.bus.dispatcher.tick()
     click.echo(f"now {now.isoformat()}; {fired} deadline(s) fired")

@@ -36,8 +36,21 @@ class ManualClock:
     def advance(self, by: timedelta | str) -> datetime:
         step = parse_duration(by) if isinstance(by, str) else by
         with self._lock:
+            check_step(self._now, step)
             self._now += step
             return self._now
+
+
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)  # room left for every deadline and term after it
+
+
+def check_step(now: datetime, step: timedelta) -> None:
+    """Time only moves forward, and never so far that dates stop fitting in a datetime."""
+    if step < timedelta(0):
+        raise ValueError("time only moves forward")
+    if step > LATEST - now:
+        raise ValueError(f"moving the clock by {step.days} days would go past the year "
+                         f"{LATEST.year}")
 
 
 def parse_duration(text: str) -> timedelta:

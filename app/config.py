@@ -12,6 +12,7 @@ from app.clock import parse_duration
 STYLES = ("choreography", "orchestration", "hybrid")
 DISPATCH_MODES = ("background", "inline")
 FLOWS = ("sequential", "parallel")
+LONGEST_TERM = timedelta(days=3660)
 CLOCKS = ("system", "manual")
 
 
@@ -50,10 +51,10 @@ class Settings:
                  "a duration of at least PT1S")
         _require(self.flow in FLOWS, "ORDERFLOW_FLOW", self.flow, " | ".join(FLOWS))
         _require(self.clock in CLOCKS, "ORDERFLOW_CLOCK", self.clock, " | ".join(CLOCKS))
-        _require(self.price_hold > timedelta(0), "ORDERFLOW_PRICE_HOLD", self.price_hold,
-                 "a positive duration such as P7D")
-        _require(self.invoice_term > timedelta(0), "ORDERFLOW_INVOICE_TERM", self.invoice_term,
-                 "a positive duration such as P30D")
+        _require(timedelta(0) < self.price_hold <= LONGEST_TERM, "ORDERFLOW_PRICE_HOLD",
+                 self.price_hold, "a positive duration of at most P3660D, such as P7D")
+        _require(timedelta(0) < self.invoice_term <= LONGEST_TERM, "ORDERFLOW_INVOICE_TERM",
+                 self.invoice_term, "a positive duration of at most P3660D, such as P30D")
         _require(self.max_body_bytes >= 1024, "ORDERFLOW_MAX_BODY_BYTES", self.max_body_bytes,
                  "a whole number of at least 1024")
 

@@ -114,7 +114,11 @@ def advance_clock(body: AdvanceIn) -> Any:
         raise ApiError(409, "clock_not_manual",
                        "the clock follows the system time; start the app with "
                        "ORDERFLOW_CLOCK=manual to move it")
-    now = bus.clock.advance(body.by)
+    try:
+        now = bus.clock.advance(body.by)
+    except ValueError as error:  # the step fits, but not on top of the moves made before
+        raise ApiError(422, "invalid_request", f"body.by: {error}",
+                       [{"where": "body.by", "problem": str(error)}]) from None
     fired = bus.fire_due_deadlines()
     bus.dispatcher.tick()
     return {"now": timestamp(now), "deadlines_fired": fired}

@@ -540,6 +540,19 @@ def test_a_bad_duration_is_a_422_and_the_clock_stays(client: FlaskClient, by: An
     assert now(client) == START
 
 
+def test_steps_that_would_add_up_past_the_year_9000_are_a_422(database_url: str) -> None:
+    late = ManualClock(datetime(8995, 1, 1, tzinfo=UTC))
+    app = build_app(database_url, clock=late)
+    client = app.test_client()
+    try:
+        response = advance(client, "P3000D")  # within the limit of one step, not of the calendar
+
+        assert places(error_of(response, 422)) == ["body.by"]
+        assert now(client) == "8995-01-01T00:00:00+00:00"
+    finally:
+        app.extensions["orderflow"].close()
+
+
 @pytest.mark.parametrize(("body", "where"), [({}, "body.by"),
                                              ({"by": "P1D", "to": "x"}, "body.to")])
 def test_a_bad_advance_body_is_a_422_and_the_clock_stays(

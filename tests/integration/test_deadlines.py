@@ -145,10 +145,12 @@ def test_the_shared_manual_clock_moves_every_process(buses: list[MessageBus]) ->
     one, other = (SharedManualClock(bus.db) for bus in buses)
     before = other.now()
     one.advance("P7D")
-    other.refresh()
-    assert (other.now() - before).days == 7
+    assert (other.now() - before).days == 7  # at once, not at the other's next tick
     with pytest.raises(ValueError, match="forward"):
         one.advance(-_duration("PT1S"))
+    with pytest.raises(ValueError, match="9000"):  # or every process's now() would overflow
+        one.advance(timedelta(days=3_000_000))
+    assert (other.now() - before).days == 7
 
 
 def test_the_shared_manual_clock_survives_a_restart(database_url: str,
@@ -209,3 +211,25 @@ def test_concurrent_moves_of_the_shared_clock_add_up(buses: list[MessageBus]) ->
     clocks[0].refresh()
     moved = clocks[0].now() - start
     assert timedelta(hours=20) <= moved < timedelta(hours=20, minutes=1)
+
+
+def test_an_order_whose_deadline_cannot_fire_says_it_is_stuck(make_app: Callable[..., Flask],
+                                                              clock: ManualClock) -> None:
+    app = make_app()
+    client = app.test_client()
+    order_id = client.post("/api/orders", json={
+        "customer": {"id": "c-1", "name": "Ada", "address": "1 Main Street"},
+        "items": [{"sku": "sku-1", "quantity": 1}],
+        "payment": {"token": "tok_clarify"}}).get_json()["id"]
+    with app.extensions["orderflow"].bus.db.session() as session:
+        session.execute(update(DeadlineRecord).values(data='{"order_id": 42}'))  # unreadable
+        session.commit()
+    clock.advance("P8D")
+
+    app.extensions["orderflow"].tick()
+
+    view = client.get(f"/api/orders/{order_id}").get_json()
+    assert view["status"] == "payment_clarification"
+    assert view["stuck"]["failed_deadlines"] == ["price_hold"]
+    assert "price_hold deadline could not fire" in view["stuck"]["why"]
+    assert view["deadlines"][0]["status"] == "failed"

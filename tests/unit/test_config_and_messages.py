@@ -31,7 +31,10 @@ def test_settings_are_read_from_orderflow_variables() -> None:
 @pytest.mark.parametrize(("name", "value"), [
     ("ORDERFLOW_STYLE", "ballet"), ("ORDERFLOW_DISPATCH", "carrier-pigeon"),
     ("ORDERFLOW_RETRY_BASE", "5 seconds"), ("ORDERFLOW_RETRY_MAX_ATTEMPTS", "0"),
-    ("ORDERFLOW_RETRY_FACTOR", "many")])
+    ("ORDERFLOW_RETRY_FACTOR", "many"), ("ORDERFLOW_FLOW", "sideways"),
+    ("ORDERFLOW_CLOCK", "sundial"), ("ORDERFLOW_PRICE_HOLD", "PT0S"),
+    ("ORDERFLOW_PRICE_HOLD", "P99999D"), ("ORDERFLOW_INVOICE_TERM", "P99999999999D"),
+    ("ORDERFLOW_INVOICE_TERM", "thirty days")])
 def test_a_bad_setting_names_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         from_environment({name: value})
@@ -56,6 +59,15 @@ def test_the_manual_clock_moves_only_when_told() -> None:
     start = clock.now()
     assert clock.now() == start
     assert clock.advance("P7D") - start == timedelta(days=7)
+
+
+def test_the_manual_clock_refuses_to_go_back_or_past_the_year_9000() -> None:
+    clock = ManualClock()
+    with pytest.raises(ValueError, match="forward"):
+        clock.advance(timedelta(seconds=-1))
+    with pytest.raises(ValueError, match="9000"):
+        clock.advance(timedelta(days=3_000_000))
+    assert clock.now() == ManualClock().now()
 
 
 def test_messages_are_immutable_values_named_after_their_owner() -> None:

@@ -152,23 +152,29 @@ def _read(order_id: str) -> dict[str, Any]:
         lines = session.exec(select(OrderLineRecord).where(OrderLineRecord.order_id == order_id)
                              .order_by(col(OrderLineRecord.id))).all()
         view = order_view(order, list(lines))
+        timers = deadlines.of_flow(session, order_id)
         view["deadlines"] = [{**d, "due_at": timestamp(d["due_at"]),
-                              "closed_at": timestamp(d["closed_at"])}
-                             for d in deadlines.of_flow(session, order_id)]
-        view["stuck"] = stuck_view(outbox.parked_of_flow(session, order_id))
+                              "closed_at": timestamp(d["closed_at"])} for d in timers]
+        view["stuck"] = stuck_view(outbox.parked_of_flow(session, order_id),
+                                   [d for d in timers if d["status"] == "failed"])
         return view
 
 
-def stuck_view(parked: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """Why an order does not move: a delivery that ran out of retries waits for an operator."""
-    if not parked:
+def stuck_view(parked: list[dict[str, Any]], failed_deadlines: list[dict[str, Any]]
+               ) -> dict[str, Any] | None:
+    """Why an order does not move: a delivery that ran out of retries waits for an operator,
+    or a deadline could not fire."""
+    reasons = [f"{p['receiver']} gave up on {p['type'].rsplit('.', 1)[-1]} after "
+               f"{p['attempts']} attempts: {p['last_error']}" for p in parked]
+    reasons += [f"the {d['name']} deadline could not fire: {d['last_error']}"
+                for d in failed_deadlines]
+    if not reasons:
         return None
-    first = parked[0]
-    return {"why": f"{first['receiver']} gave up on {first['type'].rsplit('.', 1)[-1]} after "
-                   f"{first['attempts']} attempts: {first['last_error']}",
+    return {"why": reasons[0],
             "deadletters": [{"id": p["id"], "receiver": p["receiver"], "message": p["type"],
                              "attempts": p["attempts"], "last_error": p["last_error"]}
-                            for p in parked]}
+                            for p in parked],
+            "failed_deadlines": [d["name"] for d in failed_deadlines]}
 
 
 def _find(session: Session, order_id: str) -> Order:

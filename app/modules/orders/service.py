@@ -152,6 +152,11 @@ def await_clarification(uow: UnitOfWork, order_id: str) -> Order | None:
     return order
 
 
+def reason_for_failed_payment(payment_reason: str) -> str:
+    """Why the order ends when its payment fails: the price hold ran out, or it was declined."""
+    return "price_hold_expired" if payment_reason == "price_hold_expired" else "payment_declined"
+
+
 def expire_price_hold(uow: UnitOfWork, order_id: str) -> Order | None:
     """Cancel an order still unpaid when its price hold ends; a paid one is left alone."""
     order = load(uow, order_id)

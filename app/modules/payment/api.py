@@ -20,7 +20,7 @@ from app.http.auth import require_admin
 from app.http.errors import ApiError, ErrorBody
 from app.http.formats import money, runtime, timestamp
 from app.modules.payment import service
-from app.modules.payment.models import Invoice, Payment, Refund, Task
+from app.modules.payment.models import PLANNED, Invoice, Payment, Refund, Task
 
 blueprint = APIBlueprint("payment", __name__, url_prefix="/api",
                          abp_tags=[Tag(name="payment")])
@@ -92,11 +92,12 @@ def complete_task(path: TaskPath, body: CompleteTaskIn) -> Any:
     require_admin()
     bus = runtime().bus
     with bus.unit_of_work(module="payment") as uow:
-        task = _locked(uow, Task, path.task_id, "task")
+        task = _found(uow, Task, path.task_id, "task")
         resume_flow_of(uow, task.style, task.opened_by)
         try:
-            service.complete_clarification(uow, task, approved=body.outcome == "approved",
-                                           note=body.note)
+            task = service.complete_clarification(uow, task.id,
+                                                  approved=body.outcome == "approved",
+                                                  note=body.note)
         except service.NotOpen as closed:
             raise ApiError(409, "task_closed", f"{closed}; only an open task can be "
                            "completed") from None
@@ -141,7 +142,8 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
 def list_invoices(query: ByOrderQuery) -> Any:
     """An order's invoices (VIP customers pay later): amount, due date, status."""
     with runtime().bus.db.reading() as session:
-        invoices = session.exec(select(Invoice).where(Invoice.order_id == query.order_id)
+        invoices = session.exec(select(Invoice).where(Invoice.order_id == query.order_id,
+                                                      Invoice.status != PLANNED)
                                 .order_by(col(Invoice.created_at))).all()
         return {"items": [invoice_view(invoice) for invoice in invoices]}
 
@@ -152,10 +154,10 @@ def pay_invoice(path: InvoicePath) -> Any:
     require_admin()
     bus = runtime().bus
     with bus.unit_of_work(module="payment") as uow:
-        invoice = _locked(uow, Invoice, path.invoice_id, "invoice")
+        invoice = _found(uow, Invoice, path.invoice_id, "invoice")
         resume_flow_of(uow, invoice.style, None)
         try:
-            service.pay_invoice(uow, invoice)
+            invoice = service.pay_invoice(uow, invoice.id)
         except service.NotOpen as closed:
             raise ApiError(409, "invoice_not_open", f"{closed}; only an open or overdue "
                            "invoice can be paid") from None
@@ -183,8 +185,9 @@ def list_payments(query: ByOrderQuery) -> Any:
                              "created_at": timestamp(r.created_at)} for r in refunds]}
 
 
-def _locked(uow: UnitOfWork, model: type, key: str, what: str) -> Any:
-    found = uow.session.exec(select(model).where(model.id == key).with_for_update()).first()
+def _found(uow: UnitOfWork, model: type, key: str, what: str) -> Any:
+    """The service locks what it changes; here we only need to know it exists, and its flow."""
+    found = uow.session.get(model, key)
     if found is None:
         raise ApiError(404, f"{what}_not_found", f"there is no {what} {key!r}")
     return found

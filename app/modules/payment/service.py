@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from sqlmodel import select
 
@@ -38,6 +39,7 @@ from app.modules.payment.models import (
 from app.modules.payment.provider import Charge
 
 INVOICE_DUE = "invoice_due"
+PRICE_HOLD_EXPIRED = "price_hold_expired"
 
 
 @dataclass(frozen=True)
@@ -97,12 +99,16 @@ def _open_clarification(uow: UnitOfWork, payment: Payment, payer: Payer) -> Task
     return task
 
 
-def complete_clarification(uow: UnitOfWork, task: Task, *, approved: bool, note: str | None
+def complete_clarification(uow: UnitOfWork, task_id: str, *, approved: bool, note: str | None
                            ) -> Task:
-    """The call centre's answer: approved collects the money, declined fails the payment."""
+    """The call centre's answer: approved collects the money, declined fails the payment.
+    The payment row is locked first (as everything that changes a payment does), then the
+    task, so an answer and a cancellation of the same order take turns."""
+    order_id = uow.session.get(Task, task_id).order_id  # type: ignore[union-attr]
+    payment = _payment_for(uow, order_id)
+    task = _locked(uow, Task, task_id)
     if task.status != OPEN:
         raise NotOpen(f"task {task.id} is {task.status}")
-    payment = _payment_for(uow, task.order_id)
     if payment is None or payment.status != CLARIFICATION:  # the books disagree: touch nothing
         raise NotOpen(f"the payment of task {task.id} is not waiting for clarification")
     outcome = uow.adapters.payment_provider.review(
@@ -139,26 +145,39 @@ def cancel(uow: UnitOfWork, *, order_id: str, reason: str) -> None:
     (its clarification task closes), cancel its invoice. A request to collect always reaches
     payment before the cancellation (an order's messages arrive in order), so there is never
     a collection to prevent here."""
-    refund(uow, order_id=order_id)
     payment = _payment_for(uow, order_id)
-    if payment is not None and payment.status == CLARIFICATION:
+    if payment is not None and payment.status == RECEIVED:
+        refund(uow, order_id=order_id)
+    elif payment is not None and payment.status == CLARIFICATION:
         _stop_collecting(uow, payment, reason)
+        uow.publish(PaymentCancelled(order_id=order_id, reason=reason))
     _cancel_invoice(uow, order_id)
 
 
+def expire(uow: UnitOfWork, *, order_id: str) -> None:
+    """Choreography: the price hold ran out. A payment still being clarified fails (and the
+    order is cancelled on that); one received in time stands. Deciding it here, where the
+    call centre's answer is recorded, means the two can never both win."""
+    payment = _payment_for(uow, order_id)
+    if payment is not None and payment.status == CLARIFICATION:
+        _stop_collecting(uow, payment, PRICE_HOLD_EXPIRED)
+        uow.publish(PaymentFailed(order_id=order_id, reason=PRICE_HOLD_EXPIRED))
+
+
 def _stop_collecting(uow: UnitOfWork, payment: Payment, reason: str) -> None:
+    """Let the held charge go and close its open task."""
     now = uow.bus.clock.now()
     payment.status, payment.reason, payment.updated_at = CANCELLED, reason, now
     uow.session.add(payment)
     for task in _open_tasks(uow, payment.order_id):
         task.status, task.note, task.closed_at = CANCELLED, f"order cancelled: {reason}", now
         uow.session.add(task)
-    uow.publish(PaymentCancelled(order_id=payment.order_id, reason=reason))
 
 
 def _open_tasks(uow: UnitOfWork, order_id: str) -> list[Task]:
     return list(uow.session.exec(select(Task).where(Task.order_id == order_id,
-                                                    Task.status == OPEN)))
+                                                    Task.status == OPEN)
+                                 .with_for_update().execution_options(populate_existing=True)))
 
 
 # --- invoices (pay later) -------------------------------------------------------------------------
@@ -203,7 +222,7 @@ def _send(uow: UnitOfWork, invoice: Invoice) -> Invoice:
 
 
 def dun_if_unpaid(uow: UnitOfWork, *, invoice_id: str) -> None:
-    invoice = uow.session.get(Invoice, invoice_id)
+    invoice = _locked(uow, Invoice, invoice_id)
     if invoice is None or invoice.status != OPEN:
         return
     invoice.status = OVERDUE
@@ -212,7 +231,8 @@ def dun_if_unpaid(uow: UnitOfWork, *, invoice_id: str) -> None:
                                amount_cents=invoice.amount_cents))
 
 
-def pay_invoice(uow: UnitOfWork, invoice: Invoice) -> Invoice:
+def pay_invoice(uow: UnitOfWork, invoice_id: str) -> Invoice:
+    invoice = _locked(uow, Invoice, invoice_id)
     if invoice.status not in (OPEN, OVERDUE):
         raise NotOpen(f"invoice {invoice.id} is {invoice.status}")
     invoice.status, invoice.paid_at = PAID, uow.bus.clock.now()
@@ -224,16 +244,29 @@ def pay_invoice(uow: UnitOfWork, invoice: Invoice) -> Invoice:
 
 
 def _cancel_invoice(uow: UnitOfWork, order_id: str) -> None:
+    """An invoice only planned was never sent: it goes. A sent one is cancelled."""
     invoice = _invoice_for(uow, order_id)
-    if invoice is not None and invoice.status in (PLANNED, OPEN):
+    if invoice is not None and invoice.status == PLANNED:
+        uow.session.delete(invoice)
+    elif invoice is not None and invoice.status == OPEN:
         invoice.status = CANCELLED
         uow.session.add(invoice)
         uow.cancel_deadlines(order_id, INVOICE_DUE)
 
 
+# Rows are read locked (FOR UPDATE on PostgreSQL; SQLite's writer lock covers it): the call
+# centre, the operator and the receivers may change the same payment or invoice at once.
 def _payment_for(uow: UnitOfWork, order_id: str) -> Payment | None:
-    return uow.session.exec(select(Payment).where(Payment.order_id == order_id)).first()
+    return uow.session.exec(_locking(select(Payment).where(Payment.order_id == order_id))).first()
 
 
 def _invoice_for(uow: UnitOfWork, order_id: str) -> Invoice | None:
-    return uow.session.exec(select(Invoice).where(Invoice.order_id == order_id)).first()
+    return uow.session.exec(_locking(select(Invoice).where(Invoice.order_id == order_id))).first()
+
+
+def _locked(uow: UnitOfWork, model: type[Any], key: str) -> Any:
+    return uow.session.exec(_locking(select(model).where(model.id == key))).first()
+
+
+def _locking(statement: Any) -> Any:
+    return statement.with_for_update().execution_options(populate_existing=True)

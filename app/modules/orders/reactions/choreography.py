@@ -1,11 +1,11 @@
 """Choreography: nobody steers. Orders only follows the other modules' events to keep the
-order's status, announces the outcome, and keeps its own price-hold deadline; it sends no
-commands. Undoing is everyone's own business: each module hears OrderCancelled."""
+order's status and announces the outcome; it sends no commands. It sets the price-hold
+deadline when the order is placed, but payment is the one that hears it run out. Undoing is
+everyone's own business: each module hears OrderCancelled."""
 
 from app.bus import UnitOfWork
 from app.modules.inventory.contracts import GoodsFetched, GoodsUnavailable
 from app.modules.orders import service
-from app.modules.orders.contracts import PriceHoldExpired
 from app.modules.payment.contracts import (
     PaymentClarificationRequested,
     PaymentFailed,
@@ -29,7 +29,7 @@ def when_payment_needs_clarification_mark_order_waiting(
 
 def when_payment_failed_cancel_order(msg: PaymentFailed, uow: UnitOfWork) -> None:
     with uow:
-        service.cancel(uow, msg.order_id, "payment_declined")
+        service.cancel(uow, msg.order_id, service.reason_for_failed_payment(msg.reason))
         uow.commit()
 
 
@@ -57,12 +57,6 @@ def when_shipment_failed_cancel_order(msg: ShipmentFailed, uow: UnitOfWork) -> N
         uow.commit()
 
 
-def when_price_hold_expired_cancel_unpaid_order(msg: PriceHoldExpired, uow: UnitOfWork) -> None:
-    with uow:
-        service.expire_price_hold(uow, msg.order_id)
-        uow.commit()
-
-
 SUBSCRIPTIONS = [
     (PaymentClarificationRequested, when_payment_needs_clarification_mark_order_waiting),
     (PaymentReceived, when_payment_received_mark_order_paid),
@@ -71,6 +65,5 @@ SUBSCRIPTIONS = [
     (GoodsUnavailable, when_goods_unavailable_cancel_order),
     (GoodsShipped, when_goods_shipped_mark_order_delivered),
     (ShipmentFailed, when_shipment_failed_cancel_order),
-    (PriceHoldExpired, when_price_hold_expired_cancel_unpaid_order),
 ]
 SENDS: list = []

@@ -81,7 +81,7 @@ def when_goods_shipped_deliver_and_invoice_vip(msg: GoodsShipped, uow: UnitOfWor
 
 
 def when_payment_failed_cancel_order_and_undo(msg: PaymentFailed, uow: UnitOfWork) -> None:
-    cancel_and_undo(uow, msg.order_id, "payment_declined")
+    cancel_and_undo(uow, msg.order_id, service.reason_for_failed_payment(msg.reason))
 
 
 def when_goods_unavailable_cancel_order_and_undo(msg: GoodsUnavailable, uow: UnitOfWork

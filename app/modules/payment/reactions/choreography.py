@@ -1,9 +1,11 @@
 """Choreography: payment must know the orders module's events, and shipping's too, because
 here payment itself decides that a VIP customer pays later, by invoice, once the goods have
-shipped. This file is that coupling."""
+shipped, and it decides whether the price hold ran out before the call centre's answer (the
+module that records the answer is the one that can tell which came first). This file is that
+coupling."""
 
 from app.bus import UnitOfWork
-from app.modules.orders.contracts import OrderCancelled, OrderPlaced
+from app.modules.orders.contracts import OrderCancelled, OrderPlaced, PriceHoldExpired
 from app.modules.payment import service
 from app.modules.payment.contracts import InvoiceDue
 from app.modules.payment.reactions.orchestration import when_invoice_is_due_dun_if_unpaid
@@ -29,6 +31,13 @@ def when_goods_shipped_send_invoice(msg: GoodsShipped, uow: UnitOfWork) -> None:
         uow.commit()
 
 
+def when_price_hold_expired_fail_a_payment_still_in_clarification(msg: PriceHoldExpired,
+                                                                  uow: UnitOfWork) -> None:
+    with uow:
+        service.expire(uow, order_id=msg.order_id)
+        uow.commit()
+
+
 def when_order_cancelled_cancel_payment(msg: OrderCancelled, uow: UnitOfWork) -> None:
     with uow:
         service.cancel(uow, order_id=msg.order_id, reason=msg.reason)
@@ -38,6 +47,7 @@ def when_order_cancelled_cancel_payment(msg: OrderCancelled, uow: UnitOfWork) ->
 SUBSCRIPTIONS = [
     (OrderPlaced, when_order_placed_charge_or_plan_vip_invoice),
     (GoodsShipped, when_goods_shipped_send_invoice),
+    (PriceHoldExpired, when_price_hold_expired_fail_a_payment_still_in_clarification),
     (OrderCancelled, when_order_cancelled_cancel_payment),
     (InvoiceDue, when_invoice_is_due_dun_if_unpaid),
 ]
