@@ -79,7 +79,8 @@ def wiring(style: str | None, target: Path | None) -> None:
 @with_appcontext
 def advance(duration: str) -> None:
     """Move the manual clock forward (ORDERFLOW_CLOCK=manual) by an ISO-8601 DURATION such as
-    P7D or PT1H, and fire the deadlines that fall due. Running servers follow within a tick."""
+    P7D or PT1H (at most P3660D), and fire the deadlines that fall due. Running servers see the
+    new time at once; what the deadlines cause is delivered by them."""
     from app.clock import parse_duration
 
     runtime = _runtime()

@@ -42,12 +42,16 @@ class ManualClock:
 
 
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)  # room left for every deadline and term after it
+LONGEST_STEP = timedelta(days=3660)
 
 
 def check_step(now: datetime, step: timedelta) -> None:
-    """Time only moves forward, and never so far that dates stop fitting in a datetime."""
+    """Time only moves forward, by at most P3660D at a time, and never so far that dates stop
+    fitting in a datetime."""
     if step < timedelta(0):
         raise ValueError("time only moves forward")
+    if step > LONGEST_STEP:
+        raise ValueError("move the clock by at most P3660D at a time")
     if step > LATEST - now:
         raise ValueError(f"moving the clock by {step.days} days would go past the year "
                          f"{LATEST.year}")

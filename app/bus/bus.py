@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 from types import SimpleNamespace
 
+from sqlalchemy.exc import DBAPIError
+
 from app.bus import deadlines
 from app.bus.dispatcher import Dispatcher
 from app.bus.outbox import Claim, RetryPolicy
 from app.bus.unit_of_work import UnitOfWork
-from app.bus.wiring import Wiring, WiringError
+from app.bus.wiring import Wiring
 from app.clock import Clock
 from app.config import STYLES, Settings
 from app.db import Database
@@ -69,9 +71,14 @@ class MessageBus:
         return fired
 
     def _fire_or_set_aside(self, deadline_id: int) -> bool:
+        """A database that is away is tried again at the next tick; anything else about a
+        deadline (its type is gone, its data no longer fits) would fail every time: it is set
+        aside as failed, so that the deadlines after it still fire."""
         try:
             return self._fire(deadline_id)
-        except (LookupError, ValueError, WiringError) as error:  # it will never fire: park it
+        except DBAPIError:
+            raise
+        except Exception as error:
             log.exception("deadline %s cannot fire; set aside as failed", deadline_id)
             with self.db.session() as session:
                 deadlines.fail(session, deadline_id, f"{type(error).__name__}: {error}",

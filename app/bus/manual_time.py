@@ -48,7 +48,6 @@ class SharedManualClock:
 
     def advance(self, by: timedelta | str) -> datetime:
         step = parse_duration(by) if isinstance(by, str) else by
-        check_step(self.now(), step)
         try:
             offset = self._move(step)
         except IntegrityError:  # two first moves at once: the row exists now, move it
@@ -63,6 +62,7 @@ class SharedManualClock:
             row = session.exec(select(ClockRecord).where(ClockRecord.id == 1)
                                .with_for_update()).first()
             row = row or ClockRecord(id=1, offset_seconds=0.0)
+            check_step(datetime.now(UTC) + timedelta(seconds=row.offset_seconds), step)
             row.offset_seconds += step.total_seconds()
             row.updated_at = datetime.now(UTC)
             session.add(row)

@@ -11,13 +11,12 @@ from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.bus import outbox
-from app.clock import parse_duration
+from app.clock import LONGEST_STEP, parse_duration
 from app.http.auth import require_admin
 from app.http.errors import ApiError, ErrorBody
 from app.http.formats import runtime, timestamp
 
 blueprint = APIBlueprint("operations", __name__, abp_tags=[Tag(name="operations")])
-LONGEST_STEP = timedelta(days=3660)
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
 
 

@@ -90,6 +90,9 @@ def upgrade() -> None:
     with op.batch_alter_table('orders_order', schema=None) as batch_op:
         batch_op.add_column(sa.Column('flow', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False, server_default='sequential'))
 
+    with op.batch_alter_table('payment_payment', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('pay_by', sa.DateTime(timezone=True), nullable=True))
+
     with op.batch_alter_table('shipping_destination', schema=None) as batch_op:
         batch_op.add_column(sa.Column('needs_payment', sa.Boolean(), nullable=False, server_default=sa.false()))
         batch_op.add_column(sa.Column('paid', sa.Boolean(), nullable=False, server_default=sa.true()))
@@ -109,6 +112,9 @@ def downgrade() -> None:
 
     with op.batch_alter_table('orders_order', schema=None) as batch_op:
         batch_op.drop_column('flow')
+
+    with op.batch_alter_table('payment_payment', schema=None) as batch_op:
+        batch_op.drop_column('pay_by')
 
     with op.batch_alter_table('inventory_expected_order', schema=None) as batch_op:
         batch_op.drop_column('status')

@@ -137,6 +137,42 @@ def test_a_late_approval_after_the_price_hold_is_refused(shop: Shop, style: str)
     assert money(shop) == (0, 0)
 
 
+@EVERY
+def test_an_answer_after_the_price_hold_ended_is_refused_even_before_the_deadline_ran(
+        shop: Shop, style: str) -> None:
+    order = shop.place(style=style, token="tok_clarify")
+    (task,) = shop.tasks(order)
+    shop.clock.advance("P7D")  # due now, but the tick has not fired it yet
+
+    response = shop.client.post(f"/api/tasks/{task['id']}/complete",
+                                json={"outcome": "approved"}, headers=ADMIN)
+    assert (response.status_code, response.get_json()["error"]["code"]) == (
+        409, "price_hold_expired")
+    shop.settle()
+
+    assert ended(shop, order) == ("cancelled", "price_hold_expired")
+    assert money(shop) == (0, 0) and shop.parcels_sent == 0
+
+
+@EVERY
+@EVERY_FLOW
+def test_a_charge_still_failing_when_the_price_hold_ends_is_never_taken(shop: Shop, style: str,
+                                                                        flow: str) -> None:
+    order = shop.place(style=style, flow=flow, token="tok_outage", items=(("sku-2", 1),))
+    for _ in range(MAX_AUTOMATIC_ATTEMPTS):
+        shop.pass_time("PT1H")
+    (letter,) = shop.deadletters(order)
+    shop.advance_clock("P7D")  # the price hold ends while the charge waits for an operator
+
+    shop.retry(letter["id"])  # the provider is back, but the price no longer holds
+
+    assert ended(shop, order) == ("cancelled", "price_hold_expired")
+    assert taken(shop, "sku-2") == 0
+    assert money(shop) == (0, 0) and shop.parcels_sent == 0
+    assert shop.order(order)["stuck"] is None
+    assert nothing_left_to_deliver(shop, order)
+
+
 # --- retries and dead letters -----------------------------------------------------------------
 @EVERY
 @EVERY_FLOW

@@ -21,6 +21,7 @@ class OrderPlaced(Event):
     payment_method: str
     payment_token: str
     flow: str  # sequential: pay, then fetch | parallel: fetch while paying, ship when both done
+    pay_by: str | None  # ISO-8601: the end of the price hold; None when paid later (VIP)
 
 
 class OrderReleased(Event):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlmodel import select
 
@@ -82,19 +83,22 @@ def place(uow: UnitOfWork, request: PlaceOrder) -> Order:
     for line in lines:
         line.order_id = order.id
     uow.session.add_all([order, *lines, StatusChange(order_id=order.id, status=PLACED, at=now)])
-    placed = uow.publish(_placed_event(order, lines))
-    if not order.vip:  # a VIP order goes to fulfilment at once: its price hold is met
-        uow.schedule(PriceHoldExpired(order_id=order.id), at=now + uow.bus.settings.price_hold,
-                     name=PRICE_HOLD, caused_by=placed.id)
+    pay_by = None if order.vip else now + uow.bus.settings.price_hold  # VIP: released at once
+    placed = uow.publish(_placed_event(order, lines, pay_by))
+    if pay_by is not None:
+        uow.schedule(PriceHoldExpired(order_id=order.id), at=pay_by, name=PRICE_HOLD,
+                     caused_by=placed.id)
     return order
 
 
-def _placed_event(order: Order, lines: list[OrderLineRecord]) -> OrderPlaced:
+def _placed_event(order: Order, lines: list[OrderLineRecord], pay_by: datetime | None
+                  ) -> OrderPlaced:
     return OrderPlaced(
         order_id=order.id, customer_id=order.customer_id, customer_name=order.customer_name,
         address=order.address, vip=order.vip, items=order_lines(lines),
         total_cents=order.total_cents, payment_method=order.payment_method,
-        payment_token=order.payment_token, flow=order.flow)
+        payment_token=order.payment_token, flow=order.flow,
+        pay_by=pay_by.isoformat() if pay_by else None)
 
 
 def load(uow: UnitOfWork, order_id: str) -> Order:

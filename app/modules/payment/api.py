@@ -98,6 +98,8 @@ def complete_task(path: TaskPath, body: CompleteTaskIn) -> Any:
             task = service.complete_clarification(uow, task.id,
                                                   approved=body.outcome == "approved",
                                                   note=body.note)
+        except service.TooLate as late:
+            raise ApiError(409, "price_hold_expired", str(late)) from None
         except service.NotOpen as closed:
             raise ApiError(409, "task_closed", f"{closed}; only an open task can be "
                            "completed") from None

@@ -11,6 +11,7 @@ class RetrievePayment(Command):
     token: str
     customer_id: str
     customer_name: str
+    pay_by: str | None = None  # ISO-8601: no money is taken after this (the price hold's end)
 
 
 class RefundPayment(Command):

@@ -23,6 +23,7 @@ class Payment(SQLModel, table=True):
     status: str = Field(max_length=20)
     charge_id: str | None = Field(default=None, max_length=60)
     reason: str | None = Field(default=None, max_length=60)
+    pay_by: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     created_at: datetime = Field(sa_type=DateTime(timezone=True))
     updated_at: datetime = Field(sa_type=DateTime(timezone=True))
 

@@ -39,6 +39,10 @@ class PaymentProvider(Protocol):
         """Settle a charge that was held for review: capture it, or let it go."""
         ...
 
+    def release(self, charge_id: str, idempotency_key: str) -> None:
+        """Let a charge held for review go: nothing will be taken."""
+        ...
+
     def refund(self, charge_id: str, amount_cents: int, idempotency_key: str) -> str: ...
 
 
@@ -54,6 +58,7 @@ class SimulatedPaymentProvider:
         self._attempts: Counter[str] = Counter()
         self.charged_cents = 0
         self.refunded_cents = 0
+        self.released: set[str] = set()  # charges held for review, then let go
 
     def charge(self, token: str, amount_cents: int, idempotency_key: str) -> Charge:
         with self._lock:
@@ -86,6 +91,10 @@ class SimulatedPaymentProvider:
                 outcome = Charge("declined", charge_id=charge_id, reason="clarification_declined")
             self._charges[idempotency_key] = outcome
             return outcome
+
+    def release(self, charge_id: str, idempotency_key: str) -> None:
+        with self._lock:
+            self.released.add(charge_id)
 
     def refund(self, charge_id: str, amount_cents: int, idempotency_key: str) -> str:
         with self._lock:

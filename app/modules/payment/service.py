@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import select
 
 from app.bus import UnitOfWork
+from app.clock import as_utc
 from app.modules.payment.contracts import (
     InvoiceDue,
     InvoiceOverdue,
@@ -52,31 +54,47 @@ class NotOpen(Exception):
     """A task or invoice that is no longer waiting for this action."""
 
 
+class TooLate(NotOpen):
+    """The price hold is over: no money is taken any more, the deadline closes the task."""
+
+
 def _new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:20]}"
 
 
 # --- collecting ----------------------------------------------------------------------------------
 def collect(uow: UnitOfWork, *, order_id: str, amount_cents: int, method: str, token: str,
-            payer: Payer) -> Payment:
+            payer: Payer, pay_by: datetime | None) -> Payment:
     """Charge the customer once per order; a second request for the same order changes
-    nothing."""
+    nothing. No money is taken after ``pay_by`` (the price hold's end): a charge that was
+    still being retried then fails with ``price_hold_expired``, in every style alike."""
     existing = _payment_for(uow, order_id)
     if existing is not None:
         return existing
-    outcome = uow.adapters.payment_provider.charge(token, amount_cents,
-                                                   idempotency_key=f"charge:{order_id}")
+    if too_late(uow, pay_by):
+        outcome = Charge("declined", reason=PRICE_HOLD_EXPIRED)
+    else:
+        outcome = uow.adapters.payment_provider.charge(token, amount_cents,
+                                                       idempotency_key=f"charge:{order_id}")
     now = uow.bus.clock.now()
     status = {"succeeded": RECEIVED, "declined": DECLINED}.get(outcome.status, CLARIFICATION)
     payment = Payment(id=_new_id("pay"), order_id=order_id, amount_cents=amount_cents,
                       method=method, status=status, charge_id=outcome.charge_id,
-                      reason=outcome.reason, created_at=now, updated_at=now)
+                      reason=outcome.reason, pay_by=pay_by, created_at=now, updated_at=now)
     uow.session.add(payment)
     if status == CLARIFICATION:
         _open_clarification(uow, payment, payer)
     else:
         _announce(uow, payment, outcome)
     return payment
+
+
+def too_late(uow: UnitOfWork, pay_by: datetime | None) -> bool:
+    return pay_by is not None and uow.bus.clock.now() >= as_utc(pay_by)
+
+
+def moment(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
 
 
 def _announce(uow: UnitOfWork, payment: Payment, outcome: Charge) -> None:
@@ -104,13 +122,18 @@ def complete_clarification(uow: UnitOfWork, task_id: str, *, approved: bool, not
     """The call centre's answer: approved collects the money, declined fails the payment.
     The payment row is locked first (as everything that changes a payment does), then the
     task, so an answer and a cancellation of the same order take turns."""
-    order_id = uow.session.get(Task, task_id).order_id  # type: ignore[union-attr]
-    payment = _payment_for(uow, order_id)
+    found = uow.session.get(Task, task_id)
+    if found is None:
+        raise LookupError(f"there is no task {task_id}")
+    payment = _payment_for(uow, found.order_id)
     task = _locked(uow, Task, task_id)
     if task.status != OPEN:
         raise NotOpen(f"task {task.id} is {task.status}")
     if payment is None or payment.status != CLARIFICATION:  # the books disagree: touch nothing
         raise NotOpen(f"the payment of task {task.id} is not waiting for clarification")
+    if too_late(uow, payment.pay_by):
+        raise TooLate(f"the price hold of order {task.order_id} ended at "
+                      f"{as_utc(payment.pay_by).isoformat()}; the order is being cancelled")
     outcome = uow.adapters.payment_provider.review(
         payment.charge_id, payment.amount_cents, approved, idempotency_key=f"review:{task.id}")
     now = uow.bus.clock.now()
@@ -166,11 +189,14 @@ def expire(uow: UnitOfWork, *, order_id: str) -> None:
 
 def _stop_collecting(uow: UnitOfWork, payment: Payment, reason: str) -> None:
     """Let the held charge go and close its open task."""
+    if payment.charge_id:
+        uow.adapters.payment_provider.release(payment.charge_id,
+                                              idempotency_key=f"release:{payment.id}")
     now = uow.bus.clock.now()
     payment.status, payment.reason, payment.updated_at = CANCELLED, reason, now
     uow.session.add(payment)
     for task in _open_tasks(uow, payment.order_id):
-        task.status, task.note, task.closed_at = CANCELLED, f"order cancelled: {reason}", now
+        task.status, task.note, task.closed_at = CANCELLED, f"closed: {reason}", now
         uow.session.add(task)
 
 
@@ -233,6 +259,8 @@ def dun_if_unpaid(uow: UnitOfWork, *, invoice_id: str) -> None:
 
 def pay_invoice(uow: UnitOfWork, invoice_id: str) -> Invoice:
     invoice = _locked(uow, Invoice, invoice_id)
+    if invoice is None:
+        raise LookupError(f"there is no invoice {invoice_id}")
     if invoice.status not in (OPEN, OVERDUE):
         raise NotOpen(f"invoice {invoice.id} is {invoice.status}")
     invoice.status, invoice.paid_at = PAID, uow.bus.clock.now()

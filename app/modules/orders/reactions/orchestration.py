@@ -43,7 +43,8 @@ def when_order_placed_retrieve_payment_or_fetch_goods(msg: OrderPlaced, uow: Uni
 def retrieve_payment(msg: OrderPlaced) -> RetrievePayment:
     return RetrievePayment(order_id=msg.order_id, amount_cents=msg.total_cents,
                            method=msg.payment_method, token=msg.payment_token,
-                           customer_id=msg.customer_id, customer_name=msg.customer_name)
+                           customer_id=msg.customer_id, customer_name=msg.customer_name,
+                           pay_by=msg.pay_by)
 
 
 def when_payment_received_fetch_or_ship_goods(msg: PaymentReceived, uow: UnitOfWork) -> None:

@@ -21,7 +21,8 @@ def when_order_placed_charge_or_plan_vip_invoice(msg: OrderPlaced, uow: UnitOfWo
                                  payer=payer)
         else:
             service.collect(uow, order_id=msg.order_id, amount_cents=msg.total_cents,
-                            method=msg.payment_method, token=msg.payment_token, payer=payer)
+                            method=msg.payment_method, token=msg.payment_token, payer=payer,
+                            pay_by=service.moment(msg.pay_by))
         uow.commit()
 
 

@@ -16,7 +16,8 @@ def when_asked_to_retrieve_payment_collect_it(msg: RetrievePayment, uow: UnitOfW
     with uow:
         service.collect(uow, order_id=msg.order_id, amount_cents=msg.amount_cents,
                         method=msg.method, token=msg.token,
-                        payer=service.Payer(id=msg.customer_id, name=msg.customer_name))
+                        payer=service.Payer(id=msg.customer_id, name=msg.customer_name),
+                        pay_by=service.moment(msg.pay_by))
         uow.commit()
 
 
