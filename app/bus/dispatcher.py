@@ -111,7 +111,8 @@ class Dispatcher:
                 return []
         with bus.db.session() as session:
             claims = outbox.claim(session, self.worker, bus.clock.now(), bus.settings.lease,
-                                  limit, skip_locked=not is_sqlite(bus.db.engine))
+                                  limit, skip_locked=not is_sqlite(bus.db.engine),
+                                  max_attempts=bus.retry_policy.max_attempts)
             session.commit()
         return claims
 
