@@ -60,9 +60,8 @@ class Shop:
         return response.get_json()
 
     def tasks(self, order_id: str, status: str = "open") -> list[dict[str, Any]]:
-        items = self.client.get(f"/api/tasks?status={status}",
-                                headers=ADMIN_HEADERS).get_json()["items"]
-        return [task for task in items if task["order_id"] == order_id]
+        return self.client.get(f"/api/tasks?status={status}&order_id={order_id}",
+                               headers=ADMIN_HEADERS).get_json()["items"]
 
     def complete_task(self, order_id: str, outcome: str) -> dict[str, Any]:
         (task,) = self.tasks(order_id)
@@ -73,8 +72,8 @@ class Shop:
         return response.get_json()
 
     def deadletters(self, order_id: str) -> list[dict[str, Any]]:
-        items = self.client.get("/api/deadletters", headers=ADMIN_HEADERS).get_json()["items"]
-        return [letter for letter in items if letter["order_id"] == order_id]
+        return self.client.get(f"/api/deadletters?order_id={order_id}",
+                               headers=ADMIN_HEADERS).get_json()["items"]
 
     def retry(self, delivery_id: int) -> dict[str, Any]:
         response = self.client.post(f"/api/deadletters/{delivery_id}/retry",

@@ -299,17 +299,19 @@ _REPLAY = (update(deliveries).where(deliveries.c.id == bindparam("delivery_id"),
                    lease_until=None, updated_at=bindparam("now")))
 
 
-def parked(session: Session, *, limit: int, after_id: int | None = None) -> list[dict]:
-    """Dead letters, oldest first, a keyset page at a time."""
+def parked(session: Session, *, limit: int, after_id: int | None = None,
+           flowid: str | None = None) -> list[dict]:
+    """Dead letters, oldest first, a keyset page at a time; one order's when ``flowid``."""
     statement = _PARKED.order_by(deliveries.c.id).limit(limit)
     if after_id is not None:
         statement = statement.where(deliveries.c.id > after_id)
+    if flowid is not None:
+        statement = statement.where(deliveries.c.flowid == flowid)
     return [dict(row) for row in session.execute(statement).mappings()]
 
 
 def parked_of_flow(session: Session, flowid: str) -> list[dict]:
-    statement = _PARKED.where(deliveries.c.flowid == flowid).order_by(deliveries.c.id)
-    return [dict(row) for row in session.execute(statement).mappings()]
+    return parked(session, limit=1000, flowid=flowid)
 
 
 def replay(session: Session, delivery_id: int, now: datetime) -> bool:

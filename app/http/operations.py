@@ -34,6 +34,7 @@ class Strict(BaseModel):
 class DeadLetterQuery(Strict):
     limit: Annotated[int, Field(ge=1, le=200)] = 50
     after: Annotated[int, Field(ge=0)] | None = None  # the last id of the previous page
+    order_id: Annotated[str, Field(min_length=1, max_length=40)] | None = None
 
 
 class DeadLetterPath(Strict):
@@ -55,10 +56,12 @@ class AdvanceIn(Strict):
 @blueprint.get("/api/deadletters")
 def list_dead_letters(query: DeadLetterQuery) -> Any:
     """Parked deliveries (retries exhausted), oldest first: the message, its receiver, how
-    many attempts it made and the last error. Page with ``after=<next_after>``."""
+    many attempts it made and the last error; one order's with ``order_id=``. Page with
+    ``after=<next_after>``."""
     require_admin()
     with runtime().bus.db.reading() as session:
-        rows = outbox.parked(session, limit=query.limit + 1, after_id=query.after)
+        rows = outbox.parked(session, limit=query.limit + 1, after_id=query.after,
+                             flowid=query.order_id)
     page, more = rows[: query.limit], len(rows) > query.limit
     return {"items": [dead_letter_view(row) for row in page],
             "next_after": page[-1]["id"] if more else None}

@@ -256,6 +256,9 @@ def test_the_task_list_shows_open_tasks_unless_asked_for_another_status(
     assert listed("approved") == [ids[0]]
     assert listed("declined") == [ids[1]]
     assert listed("cancelled") == []
+    one = tasks(client, "approved", order_id=ids[0])["items"]
+    assert [task["order_id"] for task in one] == [ids[0]]
+    assert tasks(client, "approved", order_id=ids[1])["items"] == []
 
 
 def test_walking_the_task_pages_yields_every_task_once_oldest_first(
@@ -501,6 +504,8 @@ def test_walking_the_dead_letters_yields_each_once_oldest_first(
     assert first["next_after"] == first["items"][-1]["id"]
     assert [letter["order_id"] for letter in second["items"]] == ids[2:]
     assert second["next_after"] is None
+    assert [letter["order_id"] for letter in dead_letters(client, order_id=ids[1])["items"]] == [
+        ids[1]]
 
 
 @pytest.mark.parametrize("query", ["limit=0", "limit=201", "limit=ten", "after=-1",

@@ -44,6 +44,7 @@ class Strict(BaseModel):
 
 class TaskQuery(Strict):
     status: Literal[TASK_STATUSES] = "open"  # type: ignore[valid-type]
+    order_id: Annotated[str, StringConstraints(min_length=1, max_length=40)] | None = None
     limit: Annotated[int, Field(ge=1, le=200)] = 50
     cursor: str | None = None  # checked by _decode_cursor, so that any bogus one is a 400
 
@@ -69,10 +70,12 @@ class InvoicePath(Strict):
 @blueprint.get("/tasks")
 def list_tasks(query: TaskQuery) -> Any:
     """Clarification tasks, oldest first (the longest wait on top): order id, amount, customer,
-    age. Page with ``cursor=<next_cursor>``."""
+    age; one order's with ``order_id=``. Page with ``cursor=<next_cursor>``."""
     require_admin()
     statement = (select(Task).where(Task.status == query.status)
                  .order_by(col(Task.opened_at), col(Task.id)).limit(query.limit + 1))
+    if query.order_id:
+        statement = statement.where(Task.order_id == query.order_id)
     if query.cursor:
         opened_at, task_id = _decode_cursor(query.cursor)
         statement = statement.where(tuple_(col(Task.opened_at), col(Task.id))
