@@ -98,3 +98,15 @@ def test_an_envelope_is_a_cloudevent_with_our_extensions() -> None:
     assert {k: event[k] for k in ("flowid", "causationid", "style", "kind")} == {
         "flowid": "o1", "causationid": "m0", "style": "hybrid", "kind": "event"}
     assert envelope.message() == OrderCancelled(order_id="o1", reason="undeliverable")
+
+
+def test_messages_logged_before_the_long_running_flows_can_still_be_read() -> None:
+    """Orders in flight across the upgrade: their logged payloads lack the new fields."""
+    placed = message_class("orderflow.orders.OrderPlaced").model_validate({
+        "order_id": "o1", "customer_id": "c", "customer_name": "Ada", "address": "x",
+        "vip": False, "items": [{"sku": "sku-1", "quantity": 1, "unit_price_cents": 2490}],
+        "total_cents": 2490, "payment_method": "card", "payment_token": "tok_ok"})
+    assert (placed.flow, placed.pay_by) == ("sequential", None)
+    retrieve = message_class("orderflow.payment.RetrievePayment").model_validate({
+        "order_id": "o1", "amount_cents": 2490, "method": "card", "token": "tok_ok"})
+    assert retrieve.pay_by is None

@@ -20,8 +20,9 @@ class OrderPlaced(Event):
     total_cents: int
     payment_method: str
     payment_token: str
-    flow: str  # sequential: pay, then fetch | parallel: fetch while paying, ship when both done
-    pay_by: str | None  # ISO-8601: the end of the price hold; None when paid later (VIP)
+    # Added with the long-running flows; the defaults let messages logged before still be read.
+    flow: str = "sequential"  # or parallel: fetch while paying, ship when both are done
+    pay_by: str | None = None  # ISO-8601: the end of the price hold; None: no hold (VIP)
 
 
 class OrderReleased(Event):

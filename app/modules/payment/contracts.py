@@ -9,8 +9,9 @@ class RetrievePayment(Command):
     amount_cents: int
     method: str
     token: str
-    customer_id: str
-    customer_name: str
+    # Added with the long-running flows; the defaults let messages logged before still be read.
+    customer_id: str = ""
+    customer_name: str = ""
     pay_by: str | None = None  # ISO-8601: no money is taken after this (the price hold's end)
 
 
