@@ -111,8 +111,7 @@ class Dispatcher:
                 return []
         with bus.db.session() as session:
             claims = outbox.claim(session, self.worker, bus.clock.now(), bus.settings.lease,
-                                  limit, skip_locked=not is_sqlite(bus.db.engine),
-                                  max_attempts=bus.retry_policy.max_attempts)
+                                  limit, skip_locked=not is_sqlite(bus.db.engine))
             session.commit()
         return claims
 

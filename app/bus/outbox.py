@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, case, exists, func, insert, literal, or_, select, update
+from sqlalchemy import bindparam, exists, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.bus.log import (
@@ -125,22 +125,8 @@ _DUE = (
     .limit(bindparam("limit"))
 )
 _DUE_SKIP_LOCKED = _DUE.with_for_update(skip_locked=True, of=deliveries)
-_TAKE = (update(deliveries).where(deliveries.c.id.in_(bindparam("ids", expanding=True)),
-                                  deliveries.c.status.in_(WAITING))
-         .values(claimed_by=bindparam("worker"), lease_until=bindparam("lease_until"))
-         .returning(deliveries.c.id))
-ABANDONED = "the worker that held this delivery stopped before finishing it (its lease ran out)"
-# A lease that ran out means the attempt before this one never finished: its process died (or
-# hung) while the receiver ran, perhaps because of the message itself. Counted as a failed
-# attempt, so that a message that crashes its process every time is parked like any other.
-_COUNT_ABANDONED = (
-    update(deliveries)
-    .where(deliveries.c.id.in_(bindparam("ids", expanding=True)),
-           deliveries.c.lease_until.is_not(None))
-    .values(attempts=deliveries.c.attempts + 1, last_error=ABANDONED,
-            status=case((deliveries.c.attempts + 1 >= bindparam("max_attempts"), PARKED),
-                        else_=deliveries.c.status),
-            claimed_by=None, lease_until=None, updated_at=bindparam("now")))
+_TAKE = (update(deliveries).where(deliveries.c.id.in_(bindparam("ids", expanding=True)))
+         .values(claimed_by=bindparam("worker"), lease_until=bindparam("lease_until")))
 _SEEN = exists().where(processed.c.receiver == deliveries.c.receiver,
                        processed.c.message_id == deliveries.c.message_id)
 _LOAD = (
@@ -167,20 +153,14 @@ def anything_due(session: Session, now: datetime) -> bool:
 
 
 def claim(session: Session, worker: str, now: datetime, lease: timedelta, limit: int,
-          skip_locked: bool, max_attempts: int) -> list[Claim]:
-    """Take up to ``limit`` due deliveries whose module has finished the flow's earlier ones.
-    A delivery whose last holder's lease ran out counts that as a failed attempt first, and is
-    parked instead of taken when that was its last."""
+          skip_locked: bool) -> list[Claim]:
+    """Take up to ``limit`` due deliveries whose module has finished the flow's earlier ones."""
     connection = session.connection()
     due = _DUE_SKIP_LOCKED if skip_locked else _DUE
     ids = list(connection.execute(due, {"now": now, "limit": limit}).scalars())
     if not ids:
         return []
-    connection.execute(_COUNT_ABANDONED, {"ids": ids, "now": now, "max_attempts": max_attempts})
-    ids = list(connection.execute(_TAKE, {"ids": ids, "worker": worker,
-                                          "lease_until": now + lease}).scalars())
-    if not ids:
-        return []
+    connection.execute(_TAKE, {"ids": ids, "worker": worker, "lease_until": now + lease})
     rows = connection.execute(_LOAD, {"ids": ids}).mappings()
     return [Claim(row["delivery_id"], row["receiver"], row["receiving_module"],
                   envelope_from_row(row), bool(row["seen"])) for row in rows]

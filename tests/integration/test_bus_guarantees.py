@@ -342,9 +342,7 @@ def test_a_receiver_that_raises_after_committing_stays_done(
 
 def test_a_late_failure_from_a_worker_whose_lease_expired_changes_nothing(
         url: str, clock: ManualClock) -> None:
-    # two attempts: the overrun counts as the first, the takeover is the last one allowed, so a
-    # late failure that were not ignored would park the delivery
-    slow, fast = (make_bus(url, clock, dispatch="background", retry_max_attempts=2)
+    slow, fast = (make_bus(url, clock, dispatch="background", retry_max_attempts=1)
                   for _ in range(2))
     for bus in (slow, fast):
         bus.wiring.connect(STYLE, Pinged, recorder("a"), "alpha")
@@ -353,33 +351,9 @@ def test_a_late_failure_from_a_worker_whose_lease_expired_changes_nothing(
     clock.advance(slow.settings.lease + timedelta(seconds=1))  # the slow worker overruns
     assert fast.settle() == 1                                  # another takes over and succeeds
     slow.dispatcher._fail(claim, TimeoutError("provider timed out"))  # the slow one gives up
-    assert statuses(fast) == [("alpha.record_a", "done", 2)]
+    assert statuses(fast) == [("alpha.record_a", "done", 1)]
     for bus in (slow, fast):
         bus.close()
-
-
-def test_a_message_that_kills_its_worker_every_time_is_parked(url: str,
-                                                              clock: ManualClock) -> None:
-    """Each worker claims it and dies before finishing (the receiver crashed its process): each
-    lease that runs out counts as a failed attempt, and after the last the delivery is parked
-    instead of being taken again forever."""
-    workers = [make_bus(url, clock, dispatch="background", retry_max_attempts=3)
-               for _ in range(4)]
-    for worker in workers:
-        worker.wiring.connect(STYLE, Pinged, recorder("a"), "alpha")
-    publish(workers[0], Pinged(order_id="o1", note="poison"))
-
-    for dying in workers[:3]:
-        assert len(dying.dispatcher._claim(10)) == 1  # taken, then the process is gone
-        clock.advance(dying.settings.lease + timedelta(seconds=1))
-    assert workers[3].dispatcher._claim(10) == []
-
-    [delivery] = deliveries(workers[3])
-    assert (delivery.status, delivery.attempts) == ("parked", 3)
-    assert "lease ran out" in (delivery.last_error or "")
-    assert effect_rows(workers[3]) == []
-    for worker in workers:
-        worker.close()
 
 
 def test_a_queued_claim_taken_over_elsewhere_is_not_run_again(
