@@ -68,10 +68,12 @@ class Dispatcher:
         """Deliver queued claims and, when it is time to look, due deliveries from the
         database (at least every LOOK_EVERY passes, so a steady stream of new work cannot starve
         retries); returns how many were tried."""
-        claims = self._take_queued(limit)
         self._passes += 1
-        if from_database and (not claims or self._passes % LOOK_EVERY == 0):
-            claims += self._claim(max(limit - len(claims), 1))
+        queued = self._queued_count()
+        look = from_database and (not queued or self._passes % LOOK_EVERY == 0)
+        # the database first: if it fails, the queued claims are still in the queue
+        from_db = self._claim(max(limit - min(queued, limit), 1)) if look else []
+        claims = self._take_queued(limit) + from_db
         for claim in claims:
             self._deliver(claim)
         return len(claims)
@@ -98,6 +100,10 @@ class Dispatcher:
         if not hasattr(self._local, "queue"):
             self._local.queue = deque()
         return self._local.queue
+
+    def _queued_count(self) -> int:
+        with self._lock:
+            return len(self._queue())
 
     def _take_queued(self, limit: int) -> list[outbox.Claim]:
         queue = self._queue()

@@ -24,7 +24,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import SQLModel
 
 from app.bus import Command, Event, MessageBus, UnitOfWork, WiringError, outbox
-from app.bus.dispatcher import Dispatcher
+from app.bus.dispatcher import LOOK_EVERY, Dispatcher
 from app.bus.log import DeliveryRecord, MessageRecord
 from app.clock import ManualClock, as_utc
 from app.config import Settings
@@ -354,6 +354,27 @@ def test_a_late_failure_from_a_worker_whose_lease_expired_changes_nothing(
     assert statuses(fast) == [("alpha.record_a", "done", 1)]
     for bus in (slow, fast):
         bus.close()
+
+
+def test_a_database_hiccup_while_looking_for_work_keeps_the_queued_claims(
+        url: str, clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    bus = make_bus(url, clock, dispatch="background")
+    bus.wiring.connect(STYLE, Pinged, recorder("a"), "alpha")
+    publish(bus, Pinged(order_id="o1", note="1"))
+    dispatcher = bus.dispatcher
+    dispatcher.notify(dispatcher._claim(10))  # queued in memory, as after a commit
+    dispatcher._passes = LOOK_EVERY - 1  # this pass also looks at the database
+
+    def database_away(limit: int) -> list:  # type: ignore[type-arg]
+        raise OperationalError("SELECT", {}, Exception("database is locked"))
+    monkeypatch.setattr(dispatcher, "_claim", database_away)
+    with pytest.raises(OperationalError):
+        dispatcher.run_once()
+    monkeypatch.undo()
+
+    assert dispatcher.run_once(from_database=False) == 1
+    assert effect_rows(bus) == [("a", "1")]
+    bus.close()
 
 
 def test_a_queued_claim_taken_over_elsewhere_is_not_run_again(
