@@ -6,9 +6,12 @@ messages on the timeline (traced to their cause by ``causationid``)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from app.config import FLOWS, STYLES
+from app.modules.payment.provider import TransientProviderError
 from tests.conftest import ADMIN_HEADERS as ADMIN
 from tests.conftest import on_every_database
 from tests.shop import Shop, ancestors, first
@@ -102,9 +105,8 @@ def test_price_hold_expires_while_waiting_for_clarification(shop: Shop, style: s
     assert shop.tasks(order) == [] and shop.tasks(order, "cancelled")
     assert taken(shop, "sku-2") == 0
     assert money(shop) == (0, 0)
-    # who lets the held charge go: payment itself in choreography, on orders' command otherwise
-    closed_by = "PaymentFailed" if style == "choreography" else "PaymentCancelled"
-    assert caused_by(shop, order, closed_by, "PriceHoldExpired")
+    # payment decides, in every style: it lets the held charge go and says the payment failed
+    assert caused_by(shop, order, "PaymentFailed", "PriceHoldExpired")
     assert caused_by(shop, order, "OrderCancelled", "PriceHoldExpired")
     assert caused_by(shop, order, "PriceHoldExpired", "OrderPlaced")  # set when it was placed
     if flow == "parallel":
@@ -171,6 +173,30 @@ def test_a_charge_still_failing_when_the_price_hold_ends_is_never_taken(shop: Sh
     assert money(shop) == (0, 0) and shop.parcels_sent == 0
     assert shop.order(order)["stuck"] is None
     assert nothing_left_to_deliver(shop, order)
+
+
+@EVERY
+def test_a_charge_whose_answer_was_lost_is_given_back_when_the_retry_comes_too_late(
+        shop: Shop, style: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    provider = shop.runtime.bus.adapters.payment_provider
+    charge, calls = provider.charge, []
+
+    def charges_then_times_out_once(*args: Any, **kwargs: Any) -> Any:
+        outcome = charge(*args, **kwargs)
+        calls.append(outcome)
+        if len(calls) == 1:
+            raise TransientProviderError("timed out after the card was charged")
+        return outcome
+    monkeypatch.setattr(provider, "charge", charges_then_times_out_once)
+    order = shop.place(style=style, items=(("sku-2", 1),))
+    assert money(shop) == (SKU2, 0)  # taken, but the answer never came
+
+    shop.advance_clock("P7D")  # the retry only runs now, with the price hold over
+
+    assert ended(shop, order) == ("cancelled", "price_hold_expired")
+    assert money(shop) == (SKU2, SKU2)
+    assert caused_by(shop, order, "PaymentRefunded", "OrderPlaced")
+    assert taken(shop, "sku-2") == 0 and shop.parcels_sent == 0
 
 
 # --- retries and dead letters -----------------------------------------------------------------

@@ -161,12 +161,13 @@ def reason_for_failed_payment(payment_reason: str) -> str:
     return "price_hold_expired" if payment_reason == "price_hold_expired" else "payment_declined"
 
 
-def expire_price_hold(uow: UnitOfWork, order_id: str) -> Order | None:
-    """Cancel an order still unpaid when its price hold ends; a paid one is left alone."""
+def unpaid_after_price_hold(uow: UnitOfWork, order_id: str) -> Order | None:
+    """The order, if its price hold ended while it was still unpaid. Payment decides whether
+    it really was (an answer may have come in time): orders cancels on its PaymentFailed."""
     order = load(uow, order_id)
     if order.status not in PAYMENT_PHASE or order.payment_id or order.vip:
         return None
-    return cancel(uow, order_id, "price_hold_expired")
+    return order
 
 
 def deliver(uow: UnitOfWork, order_id: str) -> Order | None:

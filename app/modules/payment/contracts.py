@@ -27,6 +27,10 @@ class CancelPayment(Command):
     reason: str
 
 
+class ExpirePayment(Command):
+    """The price hold is over: fail the payment unless it was collected in time."""
+
+
 class SendInvoice(Command):
     """Pay later: invoice the customer, due after the invoice term."""
 

@@ -43,6 +43,11 @@ class PaymentProvider(Protocol):
         """Let a charge held for review go: nothing will be taken."""
         ...
 
+    def void(self, idempotency_key: str) -> int:
+        """Give back whatever a charge made under this key took, if it took anything (its
+        answer may have been lost); returns the cents given back."""
+        ...
+
     def refund(self, charge_id: str, amount_cents: int, idempotency_key: str) -> str: ...
 
 
@@ -59,6 +64,8 @@ class SimulatedPaymentProvider:
         self.charged_cents = 0
         self.refunded_cents = 0
         self.released: set[str] = set()  # charges held for review, then let go
+        self._amounts: dict[str, int] = {}
+        self._voided: set[str] = set()
 
     def charge(self, token: str, amount_cents: int, idempotency_key: str) -> Charge:
         with self._lock:
@@ -70,6 +77,7 @@ class SimulatedPaymentProvider:
             if outcome.ok:
                 self.charged_cents += amount_cents
             self._charges[idempotency_key] = outcome
+            self._amounts[idempotency_key] = amount_cents
             return outcome
 
     def _fail_transiently(self, token: str, attempt: int) -> None:
@@ -95,6 +103,16 @@ class SimulatedPaymentProvider:
     def release(self, charge_id: str, idempotency_key: str) -> None:
         with self._lock:
             self.released.add(charge_id)
+
+    def void(self, idempotency_key: str) -> int:
+        with self._lock:
+            charge = self._charges.get(idempotency_key)
+            if charge is None or not charge.ok or idempotency_key in self._voided:
+                return 0
+            self._voided.add(idempotency_key)
+            amount = self._amounts[idempotency_key]
+            self.refunded_cents += amount
+            return amount
 
     def refund(self, charge_id: str, amount_cents: int, idempotency_key: str) -> str:
         with self._lock:

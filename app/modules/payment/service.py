@@ -72,10 +72,9 @@ def collect(uow: UnitOfWork, *, order_id: str, amount_cents: int, method: str, t
     if existing is not None:
         return existing
     if too_late(uow, pay_by):
-        outcome = Charge("declined", reason=PRICE_HOLD_EXPIRED)
-    else:
-        outcome = uow.adapters.payment_provider.charge(token, amount_cents,
-                                                       idempotency_key=f"charge:{order_id}")
+        return _decline_too_late(uow, order_id, amount_cents, method, pay_by)
+    outcome = uow.adapters.payment_provider.charge(token, amount_cents,
+                                                   idempotency_key=f"charge:{order_id}")
     now = uow.bus.clock.now()
     status = {"succeeded": RECEIVED, "declined": DECLINED}.get(outcome.status, CLARIFICATION)
     payment = Payment(id=_new_id("pay"), order_id=order_id, amount_cents=amount_cents,
@@ -86,6 +85,26 @@ def collect(uow: UnitOfWork, *, order_id: str, amount_cents: int, method: str, t
         _open_clarification(uow, payment, payer)
     else:
         _announce(uow, payment, outcome)
+    return payment
+
+
+def _decline_too_late(uow: UnitOfWork, order_id: str, amount_cents: int, method: str,
+                      pay_by: datetime | None) -> Payment:
+    """The price hold is over: take nothing. An earlier attempt may have charged and lost
+    its answer, so whatever the provider took under this order's key is given back."""
+    now = uow.bus.clock.now()
+    payment = Payment(id=_new_id("pay"), order_id=order_id, amount_cents=amount_cents,
+                      method=method, status=DECLINED, reason=PRICE_HOLD_EXPIRED, pay_by=pay_by,
+                      created_at=now, updated_at=now)
+    uow.session.add(payment)
+    given_back = uow.adapters.payment_provider.void(idempotency_key=f"charge:{order_id}")
+    if given_back:
+        uow.session.add(Refund(id=_new_id("ref"), payment_id=payment.id, order_id=order_id,
+                               amount_cents=given_back, provider_ref="void",
+                               created_at=now))
+        uow.publish(PaymentRefunded(order_id=order_id, payment_id=payment.id,
+                                    amount_cents=given_back))
+    uow.publish(PaymentFailed(order_id=order_id, reason=PRICE_HOLD_EXPIRED))
     return payment
 
 
@@ -178,9 +197,10 @@ def cancel(uow: UnitOfWork, *, order_id: str, reason: str) -> None:
 
 
 def expire(uow: UnitOfWork, *, order_id: str) -> None:
-    """Choreography: the price hold ran out. A payment still being clarified fails (and the
-    order is cancelled on that); one received in time stands. Deciding it here, where the
-    call centre's answer is recorded, means the two can never both win."""
+    """The price hold ran out (PriceHoldExpired in choreography, ExpirePayment otherwise). A
+    payment still being clarified fails, and the order is cancelled on that; one received in
+    time stands. Deciding it here, under the payment row's lock, where the call centre's
+    answer is recorded, means the two can never both win, in any style."""
     payment = _payment_for(uow, order_id)
     if payment is not None and payment.status == CLARIFICATION:
         _stop_collecting(uow, payment, PRICE_HOLD_EXPIRED)

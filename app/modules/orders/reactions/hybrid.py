@@ -22,9 +22,11 @@ from app.modules.orders.reactions.orchestration import (
     retrieve_payment,
     undo_payment,
     when_goods_shipped_deliver_and_invoice_vip,
+    when_price_hold_expired_ask_payment_to_expire,
 )
 from app.modules.payment.contracts import (
     CancelPayment,
+    ExpirePayment,
     PaymentClarificationRequested,
     PaymentFailed,
     PaymentReceived,
@@ -76,15 +78,6 @@ def when_shipment_failed_cancel_order_and_undo_payment(msg: ShipmentFailed, uow:
     cancel_and_undo_payment(uow, msg.order_id, "undeliverable")
 
 
-def when_price_hold_expired_cancel_order_and_undo_payment(msg: PriceHoldExpired,
-                                                          uow: UnitOfWork) -> None:
-    with uow:
-        order = service.expire_price_hold(uow, msg.order_id)
-        if order is not None:
-            undo_payment(uow, order)
-        uow.commit()
-
-
 def cancel_and_undo_payment(uow: UnitOfWork, order_id: str, reason: str) -> None:
     with uow:
         order = service.cancel(uow, order_id, reason)
@@ -102,6 +95,6 @@ SUBSCRIPTIONS = [
     (GoodsUnavailable, when_goods_unavailable_cancel_order_and_undo_payment),
     (GoodsShipped, when_goods_shipped_deliver_and_invoice_vip),
     (ShipmentFailed, when_shipment_failed_cancel_order_and_undo_payment),
-    (PriceHoldExpired, when_price_hold_expired_cancel_order_and_undo_payment),
+    (PriceHoldExpired, when_price_hold_expired_ask_payment_to_expire),
 ]
-SENDS = [RetrievePayment, RefundPayment, CancelPayment, SendInvoice]
+SENDS = [RetrievePayment, RefundPayment, CancelPayment, ExpirePayment, SendInvoice]

@@ -18,6 +18,7 @@ from app.modules.orders.reactions.choreography import (
 )
 from app.modules.payment.contracts import (
     CancelPayment,
+    ExpirePayment,
     PaymentClarificationRequested,
     PaymentFailed,
     PaymentReceived,
@@ -94,10 +95,13 @@ def when_shipment_failed_cancel_order_and_undo(msg: ShipmentFailed, uow: UnitOfW
     cancel_and_undo(uow, msg.order_id, "undeliverable")
 
 
-def when_price_hold_expired_cancel_unpaid_order_and_undo(msg: PriceHoldExpired, uow: UnitOfWork
-                                                         ) -> None:
+def when_price_hold_expired_ask_payment_to_expire(msg: PriceHoldExpired, uow: UnitOfWork
+                                                 ) -> None:
+    """Payment decides, against the call centre's answer; a failure comes back as
+    PaymentFailed (price_hold_expired), and the order is cancelled and undone on that."""
     with uow:
-        undo(uow, service.expire_price_hold(uow, msg.order_id))
+        if service.unpaid_after_price_hold(uow, msg.order_id) is not None:
+            uow.publish(ExpirePayment(order_id=msg.order_id))
         uow.commit()
 
 
@@ -114,6 +118,9 @@ def undo(uow: UnitOfWork, cancelled: Order | None) -> None:
         undo_payment(uow, cancelled)
 
 
+PAYMENT_FAILED = ("payment_declined", "price_hold_expired")  # payment ended it: nothing to undo
+
+
 def release_goods(uow: UnitOfWork, order: Order) -> None:
     """Also when FetchGoods is still on its way (parallel, VIP): inventory handles the order's
     commands in order, so the release comes after the fetch."""
@@ -128,7 +135,7 @@ def undo_payment(uow: UnitOfWork, order: Order) -> None:
     if order.payment_id:
         uow.publish(RefundPayment(order_id=order.id, payment_id=order.payment_id,
                                   amount_cents=order.total_cents))
-    elif not order.vip and order.reason != "payment_declined":
+    elif not order.vip and order.reason not in PAYMENT_FAILED:
         uow.publish(CancelPayment(order_id=order.id, reason=order.reason or "cancelled"))
 
 
@@ -141,7 +148,7 @@ SUBSCRIPTIONS = [
     (GoodsUnavailable, when_goods_unavailable_cancel_order_and_undo),
     (GoodsShipped, when_goods_shipped_deliver_and_invoice_vip),
     (ShipmentFailed, when_shipment_failed_cancel_order_and_undo),
-    (PriceHoldExpired, when_price_hold_expired_cancel_unpaid_order_and_undo),
+    (PriceHoldExpired, when_price_hold_expired_ask_payment_to_expire),
 ]
-SENDS = [RetrievePayment, RefundPayment, CancelPayment, SendInvoice, FetchGoods, ReleaseGoods,
-         ShipGoods]
+SENDS = [RetrievePayment, RefundPayment, CancelPayment, ExpirePayment, SendInvoice, FetchGoods,
+         ReleaseGoods, ShipGoods]

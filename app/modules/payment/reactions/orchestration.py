@@ -5,6 +5,7 @@ from app.bus import UnitOfWork
 from app.modules.payment import service
 from app.modules.payment.contracts import (
     CancelPayment,
+    ExpirePayment,
     InvoiceDue,
     RefundPayment,
     RetrievePayment,
@@ -33,6 +34,13 @@ def when_asked_to_cancel_payment_stop_and_give_back(msg: CancelPayment, uow: Uni
         uow.commit()
 
 
+def when_asked_to_expire_payment_fail_it_unless_collected(msg: ExpirePayment,
+                                                          uow: UnitOfWork) -> None:
+    with uow:
+        service.expire(uow, order_id=msg.order_id)
+        uow.commit()
+
+
 def when_asked_to_send_invoice_send_it(msg: SendInvoice, uow: UnitOfWork) -> None:
     with uow:
         service.send_invoice(uow, order_id=msg.order_id, amount_cents=msg.amount_cents,
@@ -50,6 +58,7 @@ SUBSCRIPTIONS = [
     (RetrievePayment, when_asked_to_retrieve_payment_collect_it),
     (RefundPayment, when_asked_to_refund_payment_refund_it),
     (CancelPayment, when_asked_to_cancel_payment_stop_and_give_back),
+    (ExpirePayment, when_asked_to_expire_payment_fail_it_unless_collected),
     (SendInvoice, when_asked_to_send_invoice_send_it),
     (InvoiceDue, when_invoice_is_due_dun_if_unpaid),
 ]
