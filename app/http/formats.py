@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from flask import current_app
+from pydantic import BaseModel, ConfigDict
 
 from app.clock import as_utc
 
@@ -27,3 +28,9 @@ def timestamp(moment: datetime | None) -> str | None:
 def runtime() -> Any:  # app.Runtime; importing it here would make the kernel know the modules
     """The running app's bus, settings and admin token (see ``app.Runtime``)."""
     return current_app.extensions["orderflow"]
+
+
+class Strict(BaseModel):
+    """A request model that refuses fields it does not know."""
+
+    model_config = ConfigDict(extra="forbid")

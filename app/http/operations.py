@@ -6,29 +6,17 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
-from flask import request
 from flask_openapi3 import APIBlueprint, Tag
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from app.bus import outbox
 from app.clock import LONGEST_STEP, parse_duration
-from app.http.auth import require_admin
+from app.http.auth import require_admin, writes_need_an_admin
 from app.http.errors import ApiError, ErrorBody
-from app.http.formats import runtime, timestamp
+from app.http.formats import Strict, runtime, timestamp
 
 blueprint = APIBlueprint("operations", __name__, abp_tags=[Tag(name="operations")])
-READ_METHODS = ("GET", "HEAD", "OPTIONS")
-
-
-@blueprint.before_request
-def _actions_need_an_admin() -> None:
-    """Check the token before the body: a stranger learns nothing from validation errors."""
-    if request.method not in READ_METHODS:
-        require_admin()
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+blueprint.before_request(writes_need_an_admin)
 
 
 class DeadLetterQuery(Strict):

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from flask import url_for
 from flask_openapi3 import APIBlueprint, Tag
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import Field, StringConstraints, field_validator
 from sqlmodel import Session, col, select
 
 from app.bus import deadlines, outbox
@@ -15,7 +15,7 @@ from app.bus.outbox import load_flow
 from app.config import STYLES
 from app.http.auth import require_admin
 from app.http.errors import ApiError, ErrorBody
-from app.http.formats import money, runtime, timestamp
+from app.http.formats import Strict, money, runtime, timestamp
 from app.modules.orders import service
 from app.modules.orders.models import STATUSES, Order, OrderLineRecord
 
@@ -26,10 +26,6 @@ MAX_QUANTITY = 100
 MAX_LINES = 50
 MAX_CURSOR = 40
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class CustomerIn(Strict):

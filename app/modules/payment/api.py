@@ -8,38 +8,25 @@ import base64
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from flask import request
 from flask_openapi3 import APIBlueprint, Tag
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import Field, StringConstraints
 from sqlalchemy import tuple_
 from sqlmodel import col, select
 
 from app.bus import UnitOfWork
 from app.clock import as_utc
-from app.http.auth import require_admin
+from app.http.auth import require_admin, writes_need_an_admin
 from app.http.errors import ApiError, ErrorBody
-from app.http.formats import money, runtime, timestamp
+from app.http.formats import Strict, money, runtime, timestamp
 from app.modules.payment import service
 from app.modules.payment.models import PLANNED, Invoice, Payment, Refund, Task
 
 blueprint = APIBlueprint("payment", __name__, url_prefix="/api",
                          abp_tags=[Tag(name="payment")])
+blueprint.before_request(writes_need_an_admin)
 TASK_STATUSES = ("open", "approved", "declined", "cancelled")
 Note = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
-READ_METHODS = ("GET", "HEAD", "OPTIONS")
 MAX_CURSOR = 120
-
-
-@blueprint.before_request
-def _actions_need_an_admin() -> None:
-    """Completing a task and paying an invoice need the token, checked before the body: a
-    stranger learns nothing from validation errors."""
-    if request.method not in READ_METHODS:
-        require_admin()
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class TaskQuery(Strict):
