@@ -36,6 +36,7 @@ class Settings:
     price_hold: timedelta = timedelta(days=7)
     invoice_term: timedelta = timedelta(days=30)
     clock: str = "system"
+    stuck_after: timedelta = timedelta(minutes=30)  # an unfinished order this silent is stuck
 
     def __post_init__(self) -> None:
         _require(self.style in STYLES, "ORDERFLOW_STYLE", self.style, " | ".join(STYLES))
@@ -55,6 +56,8 @@ class Settings:
                  self.price_hold, "a positive duration of at most P3660D, such as P7D")
         _require(timedelta(0) < self.invoice_term <= LONGEST_TERM, "ORDERFLOW_INVOICE_TERM",
                  self.invoice_term, "a positive duration of at most P3660D, such as P30D")
+        _require(timedelta(0) < self.stuck_after <= LONGEST_TERM, "ORDERFLOW_STUCK_AFTER",
+                 self.stuck_after, "a duration above zero and at most P3660D")
         _require(self.max_body_bytes >= 1024, "ORDERFLOW_MAX_BODY_BYTES", self.max_body_bytes,
                  "a whole number of at least 1024")
 
@@ -82,6 +85,7 @@ _PARSERS = {
     "price_hold": ("ORDERFLOW_PRICE_HOLD", parse_duration),
     "invoice_term": ("ORDERFLOW_INVOICE_TERM", parse_duration),
     "clock": ("ORDERFLOW_CLOCK", str),
+    "stuck_after": ("ORDERFLOW_STUCK_AFTER", parse_duration),
 }
 
 

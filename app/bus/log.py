@@ -16,7 +16,8 @@ def _utc(**kwargs) -> datetime:  # type: ignore[no-untyped-def]
 
 class MessageRecord(SQLModel, table=True):
     __tablename__ = "bus_message"
-    __table_args__ = (Index("ix_bus_message_flow", "flowid", "seq"),)
+    __table_args__ = (Index("ix_bus_message_flow", "flowid", "seq"),
+                      Index("ix_bus_message_time", "time"))
 
     seq: int | None = Field(default=None, primary_key=True)
     id: str = Field(unique=True, max_length=40)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -34,3 +34,12 @@ class Strict(BaseModel):
     """A request model that refuses fields it does not know."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+def span(elapsed: timedelta) -> str:
+    """A duration for people, its two largest parts: '3 d 4 h', '2 h 5 min', '40 s'."""
+    seconds = max(0, int(elapsed.total_seconds()))
+    if seconds < 60:
+        return f"{seconds} s"
+    parts = [(seconds // 86400, "d"), (seconds // 3600 % 24, "h"), (seconds // 60 % 60, "min")]
+    return " ".join([f"{n} {unit}" for n, unit in parts if n][:2])

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import base64
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from flask import url_for
 from flask_openapi3 import APIBlueprint, Tag
 from pydantic import Field, StringConstraints, field_validator
+from sqlalchemy import and_, or_
 from sqlmodel import Session, col, select
 
-from app.bus import deadlines, outbox
+from app.bus import deadlines, flows, outbox
 from app.bus.outbox import load_flow
 from app.config import STYLES
 from app.http.auth import require_admin
 from app.http.errors import ApiError, ErrorBody
-from app.http.formats import Strict, money, runtime, timestamp
+from app.http.formats import Strict, money, runtime, span, timestamp
 from app.modules.orders import service
-from app.modules.orders.models import STATUSES, Order, OrderLineRecord
+from app.modules.orders.models import STATUSES, TERMINAL, Order, OrderLineRecord
 
 blueprint = APIBlueprint("orders", __name__, url_prefix="/api/orders",
                          abp_tags=[Tag(name="orders")])
@@ -69,6 +71,7 @@ class OrderPath(Strict):
 class OrderListQuery(Strict):
     status: Literal[STATUSES] | None = None  # type: ignore[valid-type]
     style: Literal[STYLES] | None = None  # type: ignore[valid-type]
+    stuck: bool = False  # only orders that stopped moving (see ORDERFLOW_STUCK_AFTER)
     limit: Annotated[int, Field(ge=1, le=200)] = 50
     cursor: str | None = None  # checked by _decode_cursor, so that any bogus one is a 400
 
@@ -103,20 +106,50 @@ def get_order(path: OrderPath) -> Any:
 @blueprint.get("")
 def list_orders(query: OrderListQuery) -> Any:
     """Orders, newest first, a keyset page at a time: pass ``next_cursor`` back as ``cursor``.
+    ``stuck=true``: only unfinished orders with no message for ``ORDERFLOW_STUCK_AFTER``, and
+    any order an operator must unblock (a parked delivery, a deadline that could not fire).
     For operators (admin token): the list shows customers' names and addresses."""
     require_admin()
+    return orders_page(query)
+
+
+def orders_page(query: OrderListQuery) -> dict[str, Any]:
     statement = select(Order).order_by(col(Order.seq).desc()).limit(query.limit + 1)
     if query.status:
         statement = statement.where(Order.status == query.status)
     if query.style:
         statement = statement.where(Order.style == query.style)
+    if query.stuck:
+        statement = statement.where(stuck_condition(stuck_cutoff()))
     if query.cursor:
         statement = statement.where(col(Order.seq) < _decode_cursor(query.cursor))
     with runtime().bus.db.reading() as session:
         orders = list(session.exec(statement))
         page, more = orders[: query.limit], len(orders) > query.limit
-        items = [order_view(order, None) for order in page]
+        stuck = stuck_among(session, page)
+        items = [{**order_view(order, None), "stuck": order.id in stuck} for order in page]
     return {"items": items, "next_cursor": _encode_cursor(page[-1].seq) if more else None}
+
+
+def stuck_cutoff() -> datetime:
+    bus = runtime().bus
+    return bus.clock.now() - bus.settings.stuck_after
+
+
+def stuck_condition(cutoff: datetime) -> Any:
+    unfinished_and_silent = and_(col(Order.status).not_in(TERMINAL),
+                                 col(Order.id).not_in(flows.moved_since(cutoff)))
+    return or_(unfinished_and_silent, col(Order.id).in_(flows.blocked()))
+
+
+def stuck_among(session: Session, orders: list[Order]) -> set[str]:
+    """The ids of these orders that are stuck, by the same rule as ``stuck_condition``."""
+    unfinished = [order.id for order in orders if order.status not in TERMINAL]
+    moved = flows.last_moved(session, unfinished)
+    cutoff = stuck_cutoff()
+    silent = {order_id for order_id in unfinished
+              if order_id not in moved or moved[order_id] <= cutoff}
+    return silent | flows.blocked_among(session, [order.id for order in orders])
 
 
 @blueprint.get("/<order_id>/timeline")
@@ -152,18 +185,31 @@ def _read(order_id: str) -> dict[str, Any]:
         view["deadlines"] = [{**d, "due_at": timestamp(d["due_at"]),
                               "closed_at": timestamp(d["closed_at"])} for d in timers]
         view["stuck"] = stuck_view(outbox.parked_of_flow(session, order_id),
-                                   [d for d in timers if d["status"] == "failed"])
+                                   [d for d in timers if d["status"] == "failed"],
+                                   _silence(session, order))
         return view
 
 
-def stuck_view(parked: list[dict[str, Any]], failed_deadlines: list[dict[str, Any]]
-               ) -> dict[str, Any] | None:
+def _silence(session: Session, order: Order) -> str | None:
+    """'no message for 2 h 5 min', when an unfinished order has been silent too long."""
+    if order.status in TERMINAL:
+        return None
+    now = runtime().bus.clock.now()
+    last = flows.last_moved(session, [order.id]).get(order.id)
+    if last is None or now - last <= runtime().bus.settings.stuck_after:
+        return None
+    return f"no message for {span(now - last)} (unfinished, waiting at {order.status})"
+
+
+def stuck_view(parked: list[dict[str, Any]], failed_deadlines: list[dict[str, Any]],
+               silence: str | None = None) -> dict[str, Any] | None:
     """Why an order does not move: a delivery that ran out of retries waits for an operator,
-    or a deadline could not fire."""
+    a deadline could not fire, or nothing has happened for longer than ORDERFLOW_STUCK_AFTER."""
     reasons = [f"{p['receiver']} gave up on {p['type'].rsplit('.', 1)[-1]} after "
                f"{p['attempts']} attempts: {p['last_error']}" for p in parked]
     reasons += [f"the {d['name']} deadline could not fire: {d['last_error']}"
                 for d in failed_deadlines]
+    reasons += [silence] if silence else []
     if not reasons:
         return None
     return {"why": reasons[0],
