@@ -1,18 +1,25 @@
-"""The demo: one order per ending in each style, with inline dispatch on a throw-away database
-and a manual clock, and each order's path through the modules as read back from its timeline.
-Some endings need an operator (a clarification task, a parked delivery, an invoice) or time to
-pass (the price hold, an invoice's due date): the demo plays that part too."""
+"""The demo: one order per ending in each style, with inline dispatch on a fresh in-memory
+database and a manual clock, and each order's path through the modules as read back from its
+timeline. Some endings need an operator (a clarification task, a parked delivery, an invoice) or
+time to pass (the price hold, an invoice's due date): the demo plays that part too.
+
+``sandbox`` and ``Operator.play`` are the one way to build such an app and play an ending in
+it; ``orderflow compare`` uses them too."""
 
 from __future__ import annotations
 
+import logging
 import secrets
-import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from flask import Flask
+from sqlalchemy import Engine
+
 HOME = "1 Main Street, Springfield"
+IN_MEMORY = "sqlite://"
 Client = Any  # flask.testing.FlaskClient
 
 
@@ -53,32 +60,78 @@ def order_request(style: str, ending: Ending) -> dict:
 
 
 def run(styles: Iterable[str], echo: Callable[[str], None]) -> None:
-    import logging
+    with quiet_dispatcher(), sandbox() as shop:
+        for style in styles:
+            echo(f"\n=== {style} ===")
+            for ending in ENDINGS:
+                _show(shop.operator, style, ending, echo)
 
-    from app import create_app, schema
+
+@dataclass(frozen=True)
+class Sandbox:
+    app: Flask
+    operator: Operator
+
+    @property
+    def runtime(self) -> Any:  # app.Runtime
+        return self.app.extensions["orderflow"]
+
+
+@contextmanager
+def sandbox() -> Iterator[Sandbox]:
+    """An app with inline dispatch and a manual clock on a fresh in-memory SQLite database
+    with the demo catalogue, and an operator with the admin token; closed afterwards.
+
+    SQLAlchemy keeps one connection per thread for an in-memory database, and inline dispatch
+    and the test client run in the calling thread, so every session sees the same database.
+    Alembic's env.py would open an engine (and so a database) of its own: the migrations run
+    on the app's engine instead."""
+    from app import create_app
     from app.clock import ManualClock
     from app.config import Settings
     from app.modules.inventory.demo import load_demo_catalogue
 
-    with tempfile.TemporaryDirectory(prefix="orderflow-demo-") as folder:
-        url = f"sqlite:///{Path(folder) / 'demo.db'}"
-        schema.upgrade(url)
-        token = secrets.token_urlsafe(16)
-        app = create_app(Settings(dispatch="inline", database_url=url, admin_token=token),
-                         clock=ManualClock())
-        runtime = app.extensions["orderflow"]
+    token = secrets.token_urlsafe(16)
+    app = create_app(Settings(dispatch="inline", database_url=IN_MEMORY, admin_token=token),
+                     clock=ManualClock())
+    runtime = app.extensions["orderflow"]
+    try:
+        migrate(runtime.bus.db.engine)
         with runtime.bus.db.session() as session:
             load_demo_catalogue(session, runtime.bus.clock.now())
             session.commit()
-        operator = Operator(app.test_client(), {"Authorization": f"Bearer {token}"})
-        logging.getLogger("orderflow.dispatcher").setLevel(logging.ERROR)  # attempts are shown
-        try:
-            for style in styles:
-                echo(f"\n=== {style} ===")
-                for ending in ENDINGS:
-                    _show(operator, style, ending, echo)
-        finally:
-            runtime.close()
+        yield Sandbox(app, Operator(app.test_client(), {"Authorization": f"Bearer {token}"}))
+    finally:
+        runtime.close()
+
+
+def migrate(engine: Engine) -> None:
+    """Apply the project's Alembic revisions, oldest first, on this engine's connection."""
+    from alembic.operations import Operations
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from app import schema
+
+    script = ScriptDirectory.from_config(schema.alembic_config(IN_MEMORY))
+    with engine.begin() as connection:
+        context = MigrationContext.configure(connection, opts={"render_as_batch": True})
+        with Operations.context(context):
+            for revision in reversed(list(script.walk_revisions())):
+                revision.module.upgrade()
+        context.stamp(script, "head")
+
+
+@contextmanager
+def quiet_dispatcher() -> Iterator[None]:
+    """The failed attempts the endings provoke are shown in the output, not logged."""
+    logger = logging.getLogger("orderflow.dispatcher")
+    before = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
 
 
 @dataclass
@@ -87,6 +140,15 @@ class Operator:
 
     client: Client
     admin: dict[str, str]
+
+    def play(self, style: str, ending: Ending) -> str:
+        """Place the ending's order in this style, then do what the operator or time does;
+        returns the order's id."""
+        placed = self._ok(self.client.post("/api/orders", json=order_request(style, ending)))
+        order_id = placed["id"]
+        for action, argument in ending.then:
+            self.do(action, argument, order_id)
+        return order_id
 
     def do(self, action: str, argument: str, order_id: str) -> None:
         getattr(self, action)(argument, order_id)
@@ -112,6 +174,11 @@ class Operator:
         for invoice in invoices:
             self._ok(self.client.post(f"/api/invoices/{invoice['id']}/pay", headers=self.admin))
 
+    def outcome(self, order_id: str) -> str:
+        """``delivered``, or ``cancelled (payment_declined)``: status and reason."""
+        order = self._ok(self.client.get(f"/api/orders/{order_id}"))
+        return order["status"] + (f" ({order['reason']})" if order["reason"] else "")
+
     @staticmethod
     def _ok(response: Any) -> Any:
         if response.status_code >= 400:
@@ -120,14 +187,9 @@ class Operator:
 
 
 def _show(operator: Operator, style: str, ending: Ending, echo: Callable[[str], None]) -> None:
-    client = operator.client
-    order_id = operator._ok(client.post("/api/orders", json=order_request(style, ending)))["id"]
-    for action, argument in ending.then:
-        operator.do(action, argument, order_id)
-    order = client.get(f"/api/orders/{order_id}").get_json()
-    timeline = client.get(f"/api/orders/{order_id}/timeline").get_json()
-    outcome = order["status"] + (f" ({order['reason']})" if order["reason"] else "")
-    echo(f"\n{ending.name}: {outcome}, {len(timeline['messages'])} messages")
+    order_id = operator.play(style, ending)
+    timeline = operator.client.get(f"/api/orders/{order_id}/timeline").get_json()
+    echo(f"\n{ending.name}: {operator.outcome(order_id)}, {len(timeline['messages'])} messages")
     for message in timeline["messages"]:
         receivers = sorted(_receiver(d) for d in message["deliveries"]) or ["nobody"]
         source = message["source"].rsplit("/", 1)[-1]
