@@ -47,6 +47,10 @@ def list_dead_letters(query: DeadLetterQuery) -> Any:
     many attempts it made and the last error; one order's with ``order_id=``. Page with
     ``after=<next_after>``."""
     require_admin()
+    return dead_letters_page(query)
+
+
+def dead_letters_page(query: DeadLetterQuery) -> dict[str, Any]:
     with runtime().bus.db.reading() as session:
         rows = outbox.parked(session, limit=query.limit + 1, after_id=query.after,
                              flowid=query.order_id)
@@ -68,15 +72,19 @@ def retry_dead_letter(path: DeadLetterPath) -> Any:
     """Deliver a parked message again, now; the flow continues from there. With inline
     dispatch the answer comes after the retry ran: ``status`` says how it went."""
     require_admin()
+    return retry(path.delivery_id), 202
+
+
+def retry(delivery_id: int) -> dict[str, Any]:
     bus = runtime().bus
     with bus.db.session() as session:
-        if not outbox.replay(session, path.delivery_id, bus.clock.now()):
-            _not_parked(session, path.delivery_id)
+        if not outbox.replay(session, delivery_id, bus.clock.now()):
+            _not_parked(session, delivery_id)
         session.commit()
     bus.tick()
     with bus.db.reading() as session:
-        status = outbox.delivery_status(session, path.delivery_id)
-    return {"id": path.delivery_id, "status": status}, 202
+        status = outbox.delivery_status(session, delivery_id)
+    return {"id": delivery_id, "status": status}
 
 
 def _not_parked(session: Any, delivery_id: int) -> None:

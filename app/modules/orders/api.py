@@ -79,6 +79,13 @@ class OrderListQuery(Strict):
 @blueprint.post("", responses={202: None, 413: ErrorBody, 422: ErrorBody})
 def place_order(body: PlaceOrderIn) -> Any:
     """Place an order. It is accepted at once (202) and fulfilled by the modules' messages."""
+    order_id = place(body)
+    location = url_for("orders.get_order", order_id=order_id)
+    return read(order_id), 202, {"Location": location}
+
+
+def place(body: PlaceOrderIn) -> str:
+    """Place an order and return its id (the API and the dashboard both come here)."""
     bus = runtime().bus
     request = service.PlaceOrder(
         customer=service.Customer(**body.customer.model_dump()),
@@ -93,14 +100,13 @@ def place_order(body: PlaceOrderIn) -> Any:
                             for i, item in enumerate(body.items) if item.sku in unknown.skus]
                            ) from None
         uow.commit()
-    location = url_for("orders.get_order", order_id=order.id)
-    return _read(order.id), 202, {"Location": location}
+    return order.id
 
 
 @blueprint.get("/<order_id>")
 def get_order(path: OrderPath) -> Any:
     """An order: status, reason when cancelled, style, customer, items, total, times."""
-    return _read(path.order_id)
+    return read(path.order_id)
 
 
 @blueprint.get("")
@@ -155,10 +161,14 @@ def stuck_among(session: Session, orders: list[Order]) -> set[str]:
 @blueprint.get("/<order_id>/timeline")
 def get_timeline(path: OrderPath) -> Any:
     """The order's messages in publication order, as CloudEvents, with each receiver's state."""
+    return timeline(path.order_id)
+
+
+def timeline(order_id: str) -> dict[str, Any]:
     with runtime().bus.db.reading() as session:
-        _find(session, path.order_id)
-        envelopes, deliveries = load_flow(session, path.order_id)
-    return {"order_id": path.order_id,
+        _find(session, order_id)
+        envelopes, deliveries = load_flow(session, order_id)
+    return {"order_id": order_id,
             "messages": [{**redacted(envelope.to_cloudevent()), "seq": envelope.seq,
                           "deliveries": [_delivery_view(row)
                                          for row in deliveries.get(envelope.id, [])]}
@@ -175,7 +185,7 @@ def redacted(event: dict[str, Any]) -> dict[str, Any]:
     return {**event, "data": data}
 
 
-def _read(order_id: str) -> dict[str, Any]:
+def read(order_id: str) -> dict[str, Any]:
     with runtime().bus.db.reading() as session:
         order = _find(session, order_id)
         lines = session.exec(select(OrderLineRecord).where(OrderLineRecord.order_id == order_id)

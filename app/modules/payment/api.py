@@ -59,6 +59,10 @@ def list_tasks(query: TaskQuery) -> Any:
     """Clarification tasks, oldest first (the longest wait on top): order id, amount, customer,
     age; one order's with ``order_id=``. Page with ``cursor=<next_cursor>``."""
     require_admin()
+    return tasks_page(query)
+
+
+def tasks_page(query: TaskQuery) -> dict[str, Any]:
     statement = (select(Task).where(Task.status == query.status)
                  .order_by(col(Task.opened_at), col(Task.id)).limit(query.limit + 1))
     if query.order_id:
@@ -80,14 +84,18 @@ def complete_task(path: TaskPath, body: CompleteTaskIn) -> Any:
     """The call centre's answer. ``approved``: the money is collected and the order goes on;
     ``declined``: the order is cancelled (``payment_declined``)."""
     require_admin()
+    return complete(path.task_id, body)
+
+
+def complete(task_id: str, answer: CompleteTaskIn) -> dict[str, Any]:
     bus = runtime().bus
     with bus.unit_of_work(module="payment") as uow:
-        task = _found(uow, Task, path.task_id, "task")
+        task = _found(uow, Task, task_id, "task")
         resume_flow_of(uow, task.style, task.opened_by)
         try:
             task = service.complete_clarification(uow, task.id,
-                                                  approved=body.outcome == "approved",
-                                                  note=body.note)
+                                                  approved=answer.outcome == "approved",
+                                                  note=answer.note)
         except service.TooLate as late:
             raise ApiError(409, "price_hold_expired", str(late)) from None
         except service.NotOpen as closed:
@@ -133,8 +141,12 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
 @blueprint.get("/invoices")
 def list_invoices(query: ByOrderQuery) -> Any:
     """An order's invoices (VIP customers pay later): amount, due date, status."""
+    return invoices_of(query.order_id)
+
+
+def invoices_of(order_id: str) -> dict[str, Any]:
     with runtime().bus.db.reading() as session:
-        invoices = session.exec(select(Invoice).where(Invoice.order_id == query.order_id,
+        invoices = session.exec(select(Invoice).where(Invoice.order_id == order_id,
                                                       Invoice.status != PLANNED)
                                 .order_by(col(Invoice.created_at))).all()
         return {"items": [invoice_view(invoice) for invoice in invoices]}
@@ -144,9 +156,13 @@ def list_invoices(query: ByOrderQuery) -> Any:
 def pay_invoice(path: InvoicePath) -> Any:
     """Record that the customer paid the invoice (in full)."""
     require_admin()
+    return pay(path.invoice_id)
+
+
+def pay(invoice_id: str) -> dict[str, Any]:
     bus = runtime().bus
     with bus.unit_of_work(module="payment") as uow:
-        invoice = _found(uow, Invoice, path.invoice_id, "invoice")
+        invoice = _found(uow, Invoice, invoice_id, "invoice")
         resume_flow_of(uow, invoice.style, None)
         try:
             invoice = service.pay_invoice(uow, invoice.id)
