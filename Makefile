@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 export HOST PORT
 
-.PHONY: run test test-fast lint bench demo wiring migrate clean
+.PHONY: run test test-fast test-browser lint bench demo wiring migrate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ test: install
 
 test-fast: install
 	$(BIN)/pytest -m "not server"
+
+test-browser: install
+	$(BIN)/pytest -m browser
 
 lint: install
 	$(BIN)/ruff check .
