@@ -112,6 +112,27 @@ def demo(styles: tuple[str, ...]) -> None:
     demo_run.run(styles or ("choreography", "orchestration", "hybrid"), click.echo)
 
 
+@orderflow.command("compare")
+@click.option("--style", "styles", multiple=True,
+              type=click.Choice(["choreography", "orchestration", "hybrid"]),
+              help="Only these styles (at least two; default: all three).")
+@click.option("--format", "report_format", type=click.Choice(["text", "markdown", "json"]),
+              default="text", show_default=True,
+              help="markdown: tables for a handout; json: for tooling (keys in the README).")
+@click.option("--output", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              help="Write the report to this file instead of printing it.")
+@click.pass_context
+def compare(ctx: click.Context, styles: tuple[str, ...], report_format: str,
+            output: Path | None) -> None:
+    """Play the demo's scenarios in each style (inline dispatch, a fresh in-memory database
+    per style, the manual clock) and put the styles side by side: outcomes, messages, commands
+    and events, which module knows which other module's messages, where the flow's state lives,
+    time taken. Exits with 1 when a scenario ends differently in some style."""
+    from app import compare as comparison
+
+    ctx.exit(comparison.main(styles, report_format, output))
+
+
 def register(app: Flask) -> None:
     app.cli.add_command(orderflow)
 

@@ -174,10 +174,18 @@ class Operator:
         for invoice in invoices:
             self._ok(self.client.post(f"/api/invoices/{invoice['id']}/pay", headers=self.admin))
 
+    def order(self, order_id: str) -> dict[str, Any]:
+        return self._ok(self.client.get(f"/api/orders/{order_id}"))
+
     def outcome(self, order_id: str) -> str:
         """``delivered``, or ``cancelled (payment_declined)``: status and reason."""
-        order = self._ok(self.client.get(f"/api/orders/{order_id}"))
+        order = self.order(order_id)
         return order["status"] + (f" ({order['reason']})" if order["reason"] else "")
+
+    def stock(self) -> dict[str, int]:
+        """How many of each sku are available."""
+        items = self._ok(self.client.get("/api/catalog"))["items"]
+        return {item["sku"]: item["available"] for item in items}
 
     @staticmethod
     def _ok(response: Any) -> Any:
