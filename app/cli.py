@@ -133,6 +133,24 @@ def compare(ctx: click.Context, styles: tuple[str, ...], report_format: str,
     ctx.exit(comparison.main(styles, report_format, output))
 
 
+@orderflow.command("fixture")
+@click.option("--orders", "count", type=click.IntRange(min=1), required=True,
+              help="How many orders to make.")
+@click.option("--append", is_flag=True, help="Add them to a database that has orders already.")
+@click.option("--days", type=click.IntRange(1, 3650), default=90, show_default=True,
+              help="Spread them over this many days, ending now (newest last).")
+@click.option("--seed", type=int, help="The same seed makes the same mix (ids stay random).")
+@click.option("--batch", type=click.IntRange(1, 100_000), default=2000, show_default=True,
+              help="Orders per transaction.")
+@with_appcontext
+def fixture(count: int, append: bool, days: int, seed: int | None, batch: int) -> None:
+    """Fill the configured database with COUNT realistic orders: a few real orders per style,
+    flow and ending played through the bus, then copied in bulk with fresh ids and times."""
+    from app import fixture as fixtures
+
+    fixtures.run_command(_runtime(), count, append=append, days=days, seed=seed, batch=batch)
+
+
 def register(app: Flask) -> None:
     app.cli.add_command(orderflow)
 
