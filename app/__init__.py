@@ -10,7 +10,7 @@ from types import SimpleNamespace
 from apscheduler.schedulers.background import BackgroundScheduler
 from flask_openapi3 import Info, OpenAPI
 
-from app import cli
+from app import cli, dashboard
 from app.bus import MessageBus
 from app.bus.manual_time import SharedManualClock
 from app.clock import Clock, SystemClock
@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     app.register_api(system.blueprint)
     app.register_api(operations.blueprint)
     registry.register_blueprints(app)
+    dashboard.register(app, app.extensions["orderflow"].admin_token)
     cli.register(app)
     return app
 

@@ -28,6 +28,7 @@ class Value(BaseModel):
 class Message(Value):
     kind: ClassVar[str] = "message"
     owner: ClassVar[str] = ""  # the module that owns this contract, derived from where it lives
+    undoes: ClassVar[bool] = False  # a compensation: it undoes an earlier step of the flow
     order_id: str
 
     @classmethod

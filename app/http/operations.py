@@ -107,13 +107,17 @@ def advance_clock(body: AdvanceIn) -> Any:
     """Manual clock only (``ORDERFLOW_CLOCK=manual``): move time forward, then fire the
     deadlines that fell due and deliver what they cause."""
     require_admin()
+    return advance(body.by)
+
+
+def advance(by: str) -> dict[str, Any]:
     bus = runtime().bus
     if not hasattr(bus.clock, "advance"):
         raise ApiError(409, "clock_not_manual",
                        "the clock follows the system time; start the app with "
                        "ORDERFLOW_CLOCK=manual to move it")
     try:
-        now = bus.clock.advance(body.by)
+        now = bus.clock.advance(by)
     except ValueError as error:  # the step fits, but not on top of the moves made before
         raise ApiError(422, "invalid_request", f"body.by: {error}",
                        [{"where": "body.by", "problem": str(error)}]) from None

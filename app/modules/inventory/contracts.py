@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from app.bus import Command, Event, Query, Value
 
 
@@ -17,6 +19,7 @@ class FetchGoods(Command):
 class ReleaseGoods(Command):
     """Put an order's goods back; ``pick_id`` is None when the fetch is still on its way."""
 
+    undoes: ClassVar[bool] = True
     pick_id: str | None = None
 
 
@@ -29,6 +32,7 @@ class GoodsUnavailable(Event):
 
 
 class GoodsReleased(Event):
+    undoes: ClassVar[bool] = True
     pick_id: str
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from app.bus import Command, Event
 
 
@@ -16,6 +18,7 @@ class RetrievePayment(Command):
 
 
 class RefundPayment(Command):
+    undoes: ClassVar[bool] = True
     payment_id: str
     amount_cents: int
 
@@ -24,6 +27,7 @@ class CancelPayment(Command):
     """This order will not be paid: stop collecting (close an open clarification) and give
     back whatever was collected."""
 
+    undoes: ClassVar[bool] = True
     reason: str
 
 
@@ -56,6 +60,7 @@ class PaymentFailed(Event):
 
 
 class PaymentRefunded(Event):
+    undoes: ClassVar[bool] = True
     payment_id: str
     amount_cents: int
 
@@ -63,6 +68,7 @@ class PaymentRefunded(Event):
 class PaymentCancelled(Event):
     """A payment that was still being collected will not be: nothing was taken."""
 
+    undoes: ClassVar[bool] = True
     reason: str
 
 

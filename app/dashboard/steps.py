@@ -1,0 +1,49 @@
+"""Where an order is now, in one sentence, from its view, its message log and its open tasks:
+the same answer in every style, because it reads what happened rather than a saga's state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.dashboard.diagrams import short
+
+WAITING_DELIVERY = ("pending", "failed")
+
+
+def current_step(order: dict[str, Any], messages: list[dict[str, Any]],
+                 open_tasks: list[dict[str, Any]]) -> str:
+    if order["status"] == "delivered":
+        return "delivered" + _invoice_note(order)
+    if order["status"] == "cancelled":
+        return f"cancelled ({order['reason']})"
+    if order["stuck"] and order["stuck"]["deadletters"]:
+        return f"waiting for an operator: {order['stuck']['why']}"
+    handling = _being_handled(messages)
+    if handling:
+        return handling
+    if open_tasks:
+        return "waiting for the call centre to clarify the payment"
+    return _next_deadline(order) or f"{order['status']}, waiting for the next message"
+
+
+def _being_handled(messages: list[dict[str, Any]]) -> str | None:
+    for message in messages:
+        for delivery in message["deliveries"]:
+            if delivery["status"] in WAITING_DELIVERY:
+                retrying = (f", retrying after {delivery['attempts']} failed attempt(s)"
+                            if delivery["status"] == "failed" else "")
+                return f"{delivery['module']} is handling {short(message['type'])}{retrying}"
+    return None
+
+
+def _next_deadline(order: dict[str, Any]) -> str | None:
+    pending = sorted((d for d in order["deadlines"] if d["status"] == "pending"),
+                     key=lambda d: d["due_at"])
+    if not pending:
+        return None
+    return f"waiting; the {pending[0]['name']} deadline falls due at {pending[0]['due_at']}"
+
+
+def _invoice_note(order: dict[str, Any]) -> str:
+    due = [d for d in order["deadlines"] if d["status"] == "pending"]
+    return f"; the {due[0]['name']} deadline is pending ({due[0]['due_at']})" if due else ""

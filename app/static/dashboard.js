@@ -1,0 +1,16 @@
+// Draw every Mermaid diagram on the page, and again whenever htmx swaps new ones in.
+(function () {
+  function draw(root) {
+    var nodes = root.querySelectorAll(".mermaid:not([data-processed])");
+    if (nodes.length && window.mermaid) {
+      window.mermaid.run({ nodes: nodes }).catch(function (error) { console.error(error); });
+    }
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    window.mermaid.initialize({ startOnLoad: false, securityLevel: "strict", theme: "neutral",
+                                sequence: { mirrorActors: false } });
+    draw(document);
+    document.body.addEventListener("htmx:afterSwap", function (event) { draw(event.detail.elt); });
+    document.body.addEventListener("htmx:afterSettle", function () { draw(document); });
+  });
+})();
