@@ -96,11 +96,13 @@ def run_style(style: str) -> StyleRun:
         order_ids, outcomes = play_all(shop, style)
         seconds = time.perf_counter() - started
         log, deliveries = read_log(shop)
-        flows = Counter(message.flowid for message in log)
+        per_order = Counter(message.flowid for message in log)  # an order's id is its flowid
         return StyleRun(
-            style, outcomes, {name: flows[order_id] for name, order_id in order_ids.items()},
-            dict(Counter(message.kind for message in log)), deliveries, seconds,
-            knowledge(shop, style, log), deciders(log), order_rows(shop))
+            style=style, outcomes=outcomes,
+            messages={name: per_order[order_id] for name, order_id in order_ids.items()},
+            kinds=dict(Counter(message.kind for message in log)), deliveries=deliveries,
+            seconds=seconds, knows=knowledge(shop, style, log), decides=deciders(log),
+            order_rows=order_rows(shop))
 
 
 def play_all(shop: Sandbox, style: str) -> tuple[dict[str, str], dict[str, Outcome]]:
@@ -446,9 +448,17 @@ def main(styles: Iterable[str], report_format: str, output: Path | None) -> int:
     if output is None:
         click.echo(report)
     else:
-        output.write_text(report + "\n")
-        click.echo(f"report written to {output}")
+        write(output, report)
     if not comparison.identical:
         click.echo(f"outcomes differ across styles: {'; '.join(comparison.differences)}",
                    err=True)
     return comparison.exit_code
+
+
+def write(output: Path, report: str) -> None:
+    try:
+        output.write_text(report + "\n")
+    except OSError as error:
+        raise click.BadParameter(f"cannot write {output}: {error.strerror}",
+                                 param_hint="'--output'") from None
+    click.echo(f"report written to {output}")
