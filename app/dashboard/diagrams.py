@@ -61,35 +61,49 @@ def _arrow(kind: str, delivery_status: str) -> str:
 
 
 def wiring(live: Wiring, style: str) -> str:
-    """Who publishes what to whom: events dotted from their owner to each listener, commands
-    thick from their sender to the module that owns them."""
-    edges: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+    """Each message as a node between the module that publishes it (an event's owner, a
+    command's sender) and the modules that react to it: commands in bold boxes, events in
+    rounded ones, compensations in red."""
+    lines = ["flowchart LR", *_module_nodes()]
+    for type_name, (publishers, listeners) in sorted(_message_paths(live, style).items()):
+        message = message_class(type_name)
+        node = f"m_{message.__name__}"
+        lines.append(f"    {node}{_shape(message.kind, message.__name__)}:::{_class(message)}")
+        lines += [f"    {origin} --- {node}" for origin in publishers]
+        lines += [f"    {node} --> {target}" for target in listeners]
+    return "\n".join([*lines, *CLASSES])
+
+
+CLASSES = ["    classDef module fill:#102a43,color:#fff,stroke:#102a43",
+           "    classDef command fill:#fff,stroke:#1f2933,stroke-width:2px",
+           "    classDef event fill:#f0f4f8,stroke:#9aa5b1,stroke-dasharray:4 3",
+           "    classDef undo fill:#fee2e2,stroke:#b91c1c"]
+
+
+def _message_paths(live: Wiring, style: str) -> dict[str, tuple[list[str], list[str]]]:
     rows = live.subscriptions(style)
-    senders = defaultdict(list)
+    senders: dict[str, list[str]] = defaultdict(list)
+    listeners: dict[str, list[str]] = defaultdict(list)
     for row in rows:
-        if row["relation"] == "sends":
-            senders[row["signal"]].append(row["module"])
-    for row in rows:
-        if row["relation"] != "listens":
-            continue
-        message = message_class(row["signal"])
-        origins = senders[row["signal"]] if message.kind == "command" else [message.owner]
-        for origin in origins:
-            edges[(origin, row["module"], message.kind)].append(short(row["signal"]))
-    return "\n".join(["flowchart LR", *_nodes(), *_edges(edges)])
+        (senders if row["relation"] == "sends" else listeners)[row["signal"]].append(row["module"])
+    paths = {}
+    for type_name, modules in listeners.items():
+        message = message_class(type_name)
+        origins = senders[type_name] if message.kind == "command" else [message.owner]
+        paths[type_name] = (sorted(set(origins)), modules)
+    return paths
 
 
-def _nodes() -> list[str]:
-    return [f"    {module}([{module}])" for module in MODULE_ORDER]
+def _module_nodes() -> list[str]:
+    return [f"    {module}[{module}]:::module" for module in MODULE_ORDER]
 
 
-def _edges(edges: dict[tuple[str, str, str], list[str]]) -> list[str]:
-    lines = []
-    for (origin, target, kind), names in sorted(edges.items()):
-        label = "<br/>".join(sorted(set(names)))
-        arrow = "==>" if kind == "command" else "-.->"
-        lines.append(f'    {origin} {arrow}|"{label}"| {target}')
-    return lines
+def _shape(kind: str, name: str) -> str:
+    return f"[{name}]" if kind == "command" else f"({name})"
+
+
+def _class(message: type) -> str:
+    return "undo" if message.undoes else message.kind
 
 
 def coupling_matrix(live: Wiring, style: str) -> dict[str, dict[str, list[str]]]:

@@ -41,7 +41,8 @@ def _next_deadline(order: dict[str, Any]) -> str | None:
                      key=lambda d: d["due_at"])
     if not pending:
         return None
-    return f"waiting; the {pending[0]['name']} deadline falls due at {pending[0]['due_at']}"
+    due = pending[0]["due_at"][:16].replace("T", " ")
+    return f"waiting: the {pending[0]['name']} deadline falls due at {due} UTC"
 
 
 def _invoice_note(order: dict[str, Any]) -> str:

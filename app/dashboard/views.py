@@ -261,4 +261,5 @@ def _everywhere() -> dict[str, Any]:
     now = clock.now()
     return {"logged_in": session.logged_in(), "manual_clock": hasattr(clock, "advance"),
             "now": now, "next_page_url": next_page_url, "short": diagrams.short,
-            "age": lambda moment: span(now - datetime.fromisoformat(moment))}
+            "age": lambda moment: span(now - datetime.fromisoformat(moment)),
+            "when": lambda moment: moment[:19].replace("T", " ") if moment else ""}

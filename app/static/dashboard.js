@@ -8,7 +8,8 @@
   }
   document.addEventListener("DOMContentLoaded", function () {
     window.mermaid.initialize({ startOnLoad: false, securityLevel: "strict", theme: "neutral",
-                                sequence: { mirrorActors: false } });
+                                sequence: { mirrorActors: false },
+                                flowchart: { rankSpacing: 110, nodeSpacing: 70, curve: "basis" } });
     draw(document);
     document.body.addEventListener("htmx:afterSwap", function (event) { draw(event.detail.elt); });
     document.body.addEventListener("htmx:afterSettle", function () { draw(document); });
