@@ -28,7 +28,18 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, DateTime, Engine, Table, event, func, select, text
+from sqlalchemy import (
+    Column,
+    Connection,
+    DateTime,
+    Dialect,
+    Engine,
+    Table,
+    event,
+    func,
+    select,
+    text,
+)
 from sqlmodel import SQLModel
 
 from app.clock import as_utc
@@ -141,12 +152,14 @@ class FixtureError(RuntimeError):
 
 
 @dataclass
-class Templates:
-    templates: list[Template]
+class Recording:
+    """The template orders, each with its rows from every table that holds an order's rows."""
+
+    orders: list[tuple[Played, dict[str, list[dict[str, Any]]]]]
     seconds: float
 
 
-def record_templates() -> Templates:
+def record_templates() -> Recording:
     """Play the templates in the demo's sandbox (a fresh in-memory database, inline dispatch,
     a manual clock) and read their rows back."""
     from app.demo import quiet_dispatcher, sandbox
@@ -156,9 +169,8 @@ def record_templates() -> Templates:
         _stock_up(shop.runtime.bus.db)
         played = play(shop.operator)
         with shop.runtime.bus.db.engine.connect() as connection:
-            templates = [compile_template(each, read_rows(connection, each.order_id))
-                         for each in played]
-    return Templates(templates, time.perf_counter() - started)
+            orders = [(each, read_rows(connection, each.order_id)) for each in played]
+    return Recording(orders, time.perf_counter() - started)
 
 
 def _stock_up(db: Any) -> None:
@@ -211,16 +223,17 @@ Clone = Any  # a CloneContext, defined below; plans only read its fields
 
 @dataclass
 class RowPlan:
-    """One row of a template: its constant columns, and how to make the others for a copy."""
+    """One row of a template, in its table's column order, as the database driver takes it:
+    the columns a copy keeps, and how to make the others."""
 
-    constant: dict[str, Any]
-    making: list[tuple[str, Callable[[Clone], Any]]]
+    values: list[Any]
+    making: list[tuple[int, Callable[[Clone], Any]]]
 
-    def make(self, clone: Clone) -> dict[str, Any]:
-        row = self.constant.copy()
-        for column, make in self.making:
-            row[column] = make(clone)
-        return row
+    def make(self, clone: Clone) -> tuple[Any, ...]:
+        row = self.values.copy()
+        for position, make in self.making:
+            row[position] = make(clone)
+        return tuple(row)
 
 
 @dataclass(frozen=True)
@@ -236,10 +249,11 @@ class Template:
         return self.span <= age and (self.open_for is None or age < self.open_for)
 
 
-def compile_template(played: Played, rows: dict[str, list[dict[str, Any]]]) -> Template:
+def compile_template(played: Played, rows: dict[str, list[dict[str, Any]]],
+                     dialect: Dialect) -> Template:
     placed_at = as_utc(rows[ORDER_TABLE][0]["created_at"])
     ids = tuple(dict.fromkeys(_template_ids(rows))) + TEMPLATE_CUSTOMER
-    compiler = _Compiler(ids, placed_at, rows)
+    compiler = _Compiler(ids, rows, dialect)
     plans = {name: [compiler.row(name, row, index) for index, row in enumerate(table_rows)]
              for name, table_rows in rows.items()}
     return Template(played, placed_at, _last_event(rows) - placed_at,
@@ -274,42 +288,56 @@ def _open_for(rows: dict[str, list[dict[str, Any]]], placed_at: datetime) -> tim
 
 
 class _Compiler:
-    """Decides, column by column, what a copy keeps and what it makes anew."""
+    """Decides, column by column, what a copy keeps and what it makes anew. On SQLite the
+    values are made the way SQLAlchemy would store them (times as its text format), so rows go
+    to the driver as they are; on other databases SQLAlchemy still converts them."""
 
-    def __init__(self, ids: tuple[str, ...], placed_at: datetime,
-                 rows: dict[str, list[dict[str, Any]]]) -> None:
+    def __init__(self, ids: tuple[str, ...], rows: dict[str, list[dict[str, Any]]],
+                 dialect: Dialect) -> None:
         self.slots = {value: slot for slot, value in enumerate(ids)}
         alternatives = sorted(ids, key=len, reverse=True)
         self.pattern = re.compile("|".join([ISO_TIME, *map(re.escape, alternatives)]))
-        self.placed_at = placed_at
         self.message_index = {row["seq"]: i for i, row in enumerate(rows["bus_message"])}
+        self.dialect = dialect
+        self.raw = dialect.name == "sqlite"
 
     def row(self, table_name: str, row: dict[str, Any], index: int) -> RowPlan:
         table = SQLModel.metadata.tables[table_name]
-        plan = RowPlan({}, [])
-        for column, value in row.items():
+        plan = RowPlan([], [])
+        for position, column in enumerate(table.c):
+            value = row[column.name]
             make = self.column(table, column, value, index)
-            if make is None:
-                plan.constant[column] = value
-            else:
-                plan.making.append((column, make))
+            plan.values.append(self.constant(column, value) if make is None else None)
+            if make is not None:
+                plan.making.append((position, make))
         return plan
 
-    def column(self, table: Table, column: str, value: Any, index: int
+    def constant(self, column: Column, value: Any) -> Any:
+        if not self.raw:
+            return value
+        process = column.type.dialect_impl(self.dialect).bind_processor(self.dialect)
+        return process(value) if process else value
+
+    def column(self, table: Table, column: Column, value: Any, index: int
                ) -> Callable[[Clone], Any] | None:
-        if table.c[column] is table.autoincrement_column:
+        if column is table.autoincrement_column:
             return lambda clone, name=table.name: clone.bases[name] + index
-        if table.name == "bus_delivery" and column == "message_seq":
+        if table.name == "bus_delivery" and column.name == "message_seq":
             position = self.message_index[value]
             return lambda clone: clone.bases["bus_message"] + position
         if value is None:
             return None
-        if isinstance(table.c[column].type, DateTime):
-            moment = as_utc(value)
-            return lambda clone: moment + clone.shift
+        if isinstance(column.type, DateTime):
+            return self.moment(as_utc(value))
         if isinstance(value, str):
             return self.text(value)
         return None
+
+    def moment(self, moment: datetime) -> Callable[[Clone], Any]:
+        if self.raw:  # SQLAlchemy's SQLite text for a UTC time, made by C code
+            naive = moment.replace(tzinfo=None)
+            return lambda clone: (naive + clone.shift).isoformat(" ", "microseconds")
+        return lambda clone: moment + clone.shift
 
     def text(self, value: str) -> Callable[[Clone], Any] | None:
         if value in self.slots:
@@ -379,7 +407,7 @@ class CloneContext:
 
 
 def copy_rows(template: Template, placed_at: datetime, customer_number: int,
-              bases: dict[str, int]) -> dict[str, list[dict[str, Any]]]:
+              bases: dict[str, int]) -> dict[str, list[tuple[Any, ...]]]:
     """The rows of one new order, and the row numbers advanced past them."""
     ids = [fresh_id(like) for like in template.ids[: -len(TEMPLATE_CUSTOMER)]]
     clone = CloneContext([*ids, *customer(customer_number)], placed_at - template.placed_at,
@@ -492,20 +520,21 @@ class Plan:
 def fill(url: str, count: int, *, now: datetime, append: bool = False, days: int = 90,
          batch: int = 2000, seed: int | None = None,
          progress: Callable[[int], None] = lambda _: None,
-         templates: Templates | None = None) -> Report:
+         recording: Recording | None = None) -> Report:
     """Add ``count`` orders to the (migrated) database at ``url``; refuses one that has orders
     unless ``append``."""
     engine = loading_engine(url)
     try:
         with engine.connect() as connection:
             start = _window_start(connection, now, days, append)
-        templates = templates or record_templates()
+        recording = recording or record_templates()
+        templates = [compile_template(played, rows, engine.dialect)
+                     for played, rows in recording.orders]
         rng = random.Random(seed)
-        plan = Plan(Chooser(templates.templates, rng), placing_times(count, start, now, rng),
-                    now, rng)
+        plan = Plan(Chooser(templates, rng), placing_times(count, start, now, rng), now, rng)
         started = time.perf_counter()
         made = _load(engine, plan, batch, progress)
-        return _report(engine, made, time.perf_counter() - started, templates.seconds)
+        return _report(engine, made, time.perf_counter() - started, recording.seconds)
     finally:
         engine.dispose()
 
@@ -562,7 +591,7 @@ def _load_batch(connection: Connection, tables: dict[str, Table], plan: Plan,
     if connection.dialect.name == "postgresql":
         connection.execute(text("SET LOCAL synchronous_commit = off"))
     bases = _row_bases(connection)
-    rows: dict[str, list[dict[str, Any]]] = {name: [] for name in tables}
+    rows: dict[str, list[tuple[Any, ...]]] = {name: [] for name in tables}
     for placed_at in times:
         template = plan.chooser.pick(plan.now - placed_at)
         if template is None:
@@ -573,8 +602,20 @@ def _load_batch(connection: Connection, tables: dict[str, Table], plan: Plan,
         made.count(template)
     for name, table in tables.items():
         if rows[name]:
-            connection.execute(table.insert(), rows[name])
+            insert_rows(connection, table, rows[name])
             made.rows[name] += len(rows[name])
+
+
+def insert_rows(connection: Connection, table: Table, rows: list[tuple[Any, ...]]) -> None:
+    """SQLite: the rows are already as the driver takes them. Elsewhere SQLAlchemy converts."""
+    if connection.dialect.name == "sqlite":
+        names = ", ".join(column.name for column in table.c)
+        marks = ", ".join("?" for _ in table.c)
+        connection.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})",
+                                   rows)
+        return
+    keys = [column.key for column in table.c]
+    connection.execute(table.insert(), [dict(zip(keys, row, strict=True)) for row in rows])
 
 
 def _after_load(engine: Engine, tables: dict[str, Table]) -> None:
@@ -650,9 +691,9 @@ def run_command(runtime: Any, count: int, *, append: bool, days: int, seed: int 
         load_demo_catalogue(session, runtime.bus.clock.now())
         session.commit()
     click.echo("playing the template orders through the bus ...")
-    templates = record_templates()
+    recording = record_templates()
     with click.progressbar(length=count, label="orders", show_pos=True) as bar:
         report = fill(url, count, now=runtime.bus.clock.now(), append=append, days=days,
-                      batch=batch, seed=seed, progress=bar.update, templates=templates)
+                      batch=batch, seed=seed, progress=bar.update, recording=recording)
     for line in describe(report):
         click.echo(line)
