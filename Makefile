@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 export HOST PORT
 
-.PHONY: run test test-fast test-browser lint bench demo wiring migrate clean
+.PHONY: run test test-fast test-browser lint bench demo wiring migrate screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,9 @@ wiring: install
 
 migrate: install
 	$(BIN)/flask --app wsgi orderflow migrate
+
+screenshots: install  # docs/screenshots/*.png, from a throw-away server (needs /usr/bin/chromium)
+	$(BIN)/python scripts/screenshots.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
