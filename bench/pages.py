@@ -1,0 +1,361 @@
+"""Page render times with a million orders in the database: the dashboard's orders page
+(first page, filtered, a deep keyset page) and order page, and their JSON API equivalents.
+
+    python -m bench.pages [--orders 1000000] [--database .bench/million.db] [--rebuild]
+                          [--samples 200] [--repeat 30] [--output BENCHMARKS.md]
+
+The database is made once by the fixture (``app.fixture``, as ``orderflow fixture`` does) and
+reused from ``--database`` afterwards (migrated to the newest revision first; topped up with
+``--append`` when it holds fewer orders than asked). The app runs on it with
+``create_app(Settings(database_url=..., dispatch="inline", admin_token=...))``: no background
+work, nothing but the requests. Each request goes through Flask's test client; its time is the
+``Server-Timing: app;dur=`` header the app sets (the test client's wall time when a response
+has none). Every answer is checked (status 200 and the element the page must have), so an
+error page cannot pass for a fast page. BENCHMARKS.md explains method and results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import Engine, func, select
+
+from app import create_app, fixture, schema
+from app.config import Settings
+from app.modules.orders.models import Order
+from bench.throughput import machine, source_state
+
+ROOT = Path(__file__).resolve().parent.parent
+DATABASE = ROOT / ".bench" / "million.db"
+TOKEN = "bench-pages-admin-token"
+BEARER = {"Authorization": f"Bearer {TOKEN}"}
+BUDGET_MS = 100.0
+START, END = "<!-- bench:pages:start -->", "<!-- bench:pages:end -->"
+KINDS = {  # the order page for orders of each kind, picked at random among them
+    "delivered": Order.status == "delivered",
+    "cancelled": Order.status == "cancelled",
+    "waiting for the call centre": Order.status == "payment_clarification",
+    "parked (stuck)": Order.status == "placed",
+}
+
+
+class BenchmarkError(RuntimeError):
+    pass
+
+
+# --- the database -------------------------------------------------------------------------------
+@dataclass
+class Built:
+    """How the fixture database was made (kept beside it, so a reused one can say)."""
+
+    orders: int
+    seconds: float | None  # None: made elsewhere (orderflow fixture), time not known here
+    size_bytes: int | None
+    rows: dict[str, int] = field(default_factory=dict)
+    statuses: dict[str, int] = field(default_factory=dict)
+    made_at: str = ""
+
+
+def ensure_database(path: Path, orders: int, rebuild: bool) -> Built:
+    url = f"sqlite:///{path}"
+    if rebuild:
+        for stale in (path, *_companions(path), _notes(path)):
+            stale.unlink(missing_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    schema.upgrade(url)  # a reused database gets the newest revision (and its indexes) too
+    present = _count_orders(url)
+    if present < orders:
+        _make(url, orders - present, append=present > 0, notes=_notes(path))
+    if not _notes(path).exists():
+        return _look_at(url, path, present)
+    return Built(**json.loads(_notes(path).read_text()))
+
+
+def _look_at(url: str, path: Path, orders: int) -> Built:
+    """A database made by ``orderflow fixture`` rather than here: count what it holds."""
+    engine = fixture.loading_engine(url)
+    try:
+        with engine.connect() as connection:
+            statuses = connection.execute(select(Order.status, Order.reason, func.count())
+                                          .group_by(Order.status, Order.reason)).all()
+            rows = {table.name: connection.execute(select(func.count()).select_from(table))
+                    .scalar_one() for table, _ in fixture.order_tables()}
+    finally:
+        engine.dispose()
+    return Built(orders, None, fixture.database_size(engine), rows,
+                 {f"{s} ({r})" if r else s: n for s, r, n in statuses})
+
+
+def _make(url: str, count: int, *, append: bool, notes: Path) -> None:
+    print(f"making {count:,} orders in {url} (once; reused afterwards) ...")
+    with click.progressbar(length=count, label="orders", show_pos=True) as bar:
+        report = fixture.fill(url, count, now=datetime.now(UTC), append=append, seed=1,
+                              batch=5000, progress=bar.update)
+    for line in fixture.describe(report):
+        print(line)
+    built = Built(report.orders, report.seconds, report.size_bytes, dict(report.rows),
+                  {f"{s} ({r})" if r else s: n for (s, r), n in report.statuses.items()},
+                  time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+    notes.write_text(json.dumps(asdict(built), indent=1))
+
+
+def _notes(path: Path) -> Path:
+    return path.with_name(path.name + ".json")
+
+
+def _companions(path: Path) -> list[Path]:
+    return [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm")]
+
+
+def _count_orders(url: str) -> int:
+    engine = fixture.loading_engine(url)
+    try:
+        with engine.connect() as connection:
+            return fixture.existing_orders(connection)
+    finally:
+        engine.dispose()
+
+
+# --- measuring ----------------------------------------------------------------------------------
+@dataclass
+class Timing:
+    page: str
+    milliseconds: list[float] = field(default_factory=list)
+    source: str = "Server-Timing"
+
+    def percentile(self, share: float) -> float:
+        ordered = sorted(self.milliseconds)
+        return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.milliseconds)
+
+
+SERVER_TIMING = re.compile(r"app;dur=([0-9.]+)")
+
+
+def timed_get(client: FlaskClient, url: str, must_have: str, timing: Timing,
+              headers: dict[str, str] | None = None) -> str:
+    """GET ``url``, check it answered 200 with ``must_have`` in it, record the server time."""
+    started = time.perf_counter()
+    response = client.get(url, headers=headers)
+    wall = (time.perf_counter() - started) * 1000
+    body = response.get_data(as_text=True)
+    if response.status_code != 200 or must_have not in body:
+        raise BenchmarkError(f"GET {url} answered {response.status_code} without "
+                             f"{must_have!r}: {body[:300]}")
+    header = SERVER_TIMING.search(response.headers.get("Server-Timing", ""))
+    if header is None:
+        timing.source = "test client wall time"
+    timing.milliseconds.append(float(header.group(1)) if header else wall)
+    return body
+
+
+def logged_in_client(app: Flask) -> FlaskClient:
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["admin"] = True
+    return client
+
+
+NEXT_PAGE = re.compile(r'<a id="next-page" href="([^"]+)"')
+ORDER_ROW = 'class="order'
+
+
+def list_pages(client: FlaskClient, repeat: int) -> Iterator[Timing]:
+    for label, url in (("/", "/"), ("/?status=cancelled", "/?status=cancelled"),
+                       ("/?style=hybrid", "/?style=hybrid"), ("/?stuck=on", "/?stuck=on")):
+        timing = Timing(f"orders page `{label}`")
+        for _ in range(repeat):
+            timed_get(client, url, ORDER_ROW, timing)
+        yield timing
+    yield deep_page(client, repeat)
+
+
+DEEP = 20  # pages: the 20th page of 50 orders
+
+
+def deep_page(client: FlaskClient, repeat: int) -> Timing:
+    """Follow ``#next-page`` from the first page to the 20th, then time that page."""
+    url = "/"
+    for _ in range(DEEP - 1):
+        body = timed_get(client, url, ORDER_ROW, Timing("walk"))
+        found = NEXT_PAGE.search(body)
+        if found is None:
+            raise BenchmarkError(f"{url} has no #next-page link")
+        url = found.group(1).replace("&amp;", "&")
+    timing = Timing(f"orders page {DEEP} (`#next-page` followed {DEEP - 1} times)")
+    for _ in range(repeat):
+        timed_get(client, url, ORDER_ROW, timing)
+    return timing
+
+
+def api_lists(client: FlaskClient, repeat: int) -> Iterator[Timing]:
+    for query in ("", "?status=cancelled", "?style=hybrid", "?stuck=true"):
+        timing = Timing(f"`GET /api/orders{query}`")
+        for _ in range(repeat):
+            timed_get(client, f"/api/orders{query}", '"items"', timing, BEARER)
+        yield timing
+    cursor = _deep_cursor(client)
+    timing = Timing(f"`GET /api/orders?cursor=` (page {DEEP})")
+    for _ in range(repeat):
+        timed_get(client, f"/api/orders?cursor={cursor}", '"items"', timing, BEARER)
+    yield timing
+
+
+def _deep_cursor(client: FlaskClient) -> str:
+    cursor = ""
+    for _ in range(DEEP - 1):
+        page = client.get(f"/api/orders?cursor={cursor}" if cursor else "/api/orders",
+                          headers=BEARER).get_json()
+        cursor = page["next_cursor"]
+    return cursor
+
+
+def sample_orders(engine: Engine, samples: int, rng: random.Random) -> dict[str, list[str]]:
+    """Up to ``samples`` random orders of each kind."""
+    picked = {}
+    with engine.connect() as connection:
+        for kind, condition in KINDS.items():
+            ids = list(connection.execute(select(Order.id).where(condition)).scalars())
+            picked[kind] = rng.sample(ids, min(samples, len(ids)))
+    return picked
+
+
+ORDER_PAGES: tuple[tuple[str, str, str, dict[str, str] | None], ...] = (
+    ("order page `/orders/<id>`", "/orders/{}", 'id="timeline"', None),
+    ("`GET /api/orders/<id>`", "/api/orders/{}", '"deadlines"', BEARER),
+    ("`GET /api/orders/<id>/timeline`", "/api/orders/{}/timeline", '"messages"', BEARER),
+)
+
+
+def order_pages(client: FlaskClient, picked: dict[str, list[str]]) -> Iterator[Timing]:
+    for label, url, must_have, headers in ORDER_PAGES:
+        for kind, ids in picked.items():
+            timing = Timing(f"{label}, {kind}")
+            for order_id in ids:
+                timed_get(client, url.format(order_id), must_have, timing, headers)
+            yield timing
+
+
+def warm_up(client: FlaskClient, picked: dict[str, list[str]]) -> None:
+    """One untimed request of each page: templates compiled, statements cached."""
+    some = next(ids[0] for ids in picked.values() if ids)
+    timed_get(client, "/", ORDER_ROW, Timing("warm-up"))
+    for _, url, must_have, headers in ORDER_PAGES:
+        timed_get(client, url.format(some), must_have, Timing("warm-up"), headers)
+
+
+def measure(url: str, samples: int, repeat: int) -> list[Timing]:
+    app = create_app(Settings(database_url=url, dispatch="inline", admin_token=TOKEN))
+    runtime = app.extensions["orderflow"]
+    try:
+        client = logged_in_client(app)
+        picked = sample_orders(runtime.bus.db.engine, samples, random.Random(7))
+        warm_up(client, picked)
+        return [*list_pages(client, repeat), *api_lists(client, repeat),
+                *order_pages(client, picked)]
+    finally:
+        runtime.close()
+
+
+# --- the report ---------------------------------------------------------------------------------
+def results_table(timings: list[Timing]) -> list[str]:
+    rows = ["| page | requests | p50 ms | p95 ms | max ms | under 100 ms (p95) |",
+            "|---|---:|---:|---:|---:|:---:|"]
+    for t in timings:
+        if not t.milliseconds:
+            rows.append(f"| {t.page} | 0 | | | | none of this kind |")
+            continue
+        verdict = "yes" if t.percentile(0.95) < BUDGET_MS else "**no**"
+        rows.append(f"| {t.page} | {len(t.milliseconds)} | {t.p50:.1f} "
+                    f"| {t.percentile(0.95):.1f} | {max(t.milliseconds):.1f} | {verdict} |")
+    return rows
+
+
+def database_line(built: Built, orders_now: int) -> str:
+    size = f"{built.size_bytes / 2**30:.1f} GiB" if built.size_bytes else "size unknown"
+    mix = ", ".join(f"{name} {n:,}" for name, n in sorted(built.statuses.items(),
+                                                          key=lambda item: -item[1]))
+    rows = sum(built.rows.values())
+    made = (f"made by the fixture in {built.seconds / 60:.1f} minutes ({built.made_at})"
+            if built.seconds is not None else "made by `orderflow fixture`")
+    return (f"Database: {orders_now:,} orders, {rows:,} rows in all, {size} (SQLite file), "
+            f"{made}; mix: {mix}.")
+
+
+def report(timings: list[Timing], built: Built, orders_now: int,
+           options: argparse.Namespace) -> str:
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    sources = sorted({t.source for t in timings})
+    return "\n".join([
+        f"Run of {when}: `python -m bench.pages --samples {options.samples} "
+        f"--repeat {options.repeat}`; times are {' and '.join(sources)}.",
+        "",
+        database_line(built, orders_now),
+        "",
+        f"Machine: {machine()}; {source_state()}.",
+        "",
+        *results_table(timings),
+    ])
+
+
+def write_into(target: Path, text: str) -> None:
+    document = target.read_text()
+    if START not in document or END not in document:
+        raise BenchmarkError(f"{target} has no {START} ... {END} markers")
+    before, rest = document.split(START, 1)
+    _, after = rest.split(END, 1)
+    target.write_text(f"{before}{START}\n{text}\n{END}{after}")
+
+
+def arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.pages", description=__doc__.split(
+        "\n\n")[0])
+    parser.add_argument("--orders", type=_positive, default=1_000_000)
+    parser.add_argument("--database", type=Path, default=DATABASE)
+    parser.add_argument("--rebuild", action="store_true", help="make the database anew")
+    parser.add_argument("--samples", type=_positive, default=200,
+                        help="random orders of each kind for the order pages")
+    parser.add_argument("--repeat", type=_positive, default=30,
+                        help="requests of each list page")
+    parser.add_argument("--output", type=Path, help="write the results into this Markdown file")
+    return parser.parse_args(argv)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def main(argv: list[str] | None = None, echo: Callable[[str], None] = print) -> int:
+    options = arguments(argv)
+    built = ensure_database(options.database, options.orders, options.rebuild)
+    url = f"sqlite:///{options.database}"
+    timings = measure(url, options.samples, options.repeat)
+    text = report(timings, built, _count_orders(url), options)
+    echo(text)
+    if options.output:
+        write_into(options.output, text)
+        echo(f"\nwritten into {options.output}")
+    slow = [t.page for t in timings if t.milliseconds and t.percentile(0.95) >= BUDGET_MS]
+    return 1 if slow else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
