@@ -21,6 +21,7 @@ import random
 import secrets
 import sys
 import tempfile
+import textwrap
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -83,12 +84,11 @@ class Profile:
 
     def _how(self, case: str) -> str:
         if case == "clarified":
-            return (f" ({self.approved:.0%} approved, answered after "
-                    f"{span(self.answer_after)} on average)")
+            return f" ({self.approved:.0%} approved, answered after ~{span(self.answer_after)})"
         if case == "outage":
-            return f" ({self.retried:.0%} retried by an operator after {span(self.retry_after)})"
+            return f" ({self.retried:.0%} retried by an operator after ~{span(self.retry_after)})"
         if case == "vip":
-            return f" ({self.paid:.0%} pay their invoice after {span(self.pay_after)})"
+            return f" ({self.paid:.0%} pay their invoice after ~{span(self.pay_after)})"
         return ""
 
 
@@ -105,9 +105,12 @@ DEFAULT_PROFILE = "realistic"
 
 
 def profiles_help() -> str:
-    """The profiles for ``--help``; ``\\b`` keeps click from rewrapping them."""
-    return "\b\nProfiles:\n" + "\n".join(f"  {name}: {profile.describe()}"
-                                        for name, profile in PROFILES.items())
+    """The profiles for ``--help``, wrapped here: ``\\b`` keeps click from rewrapping them."""
+    lines = ["\b", "Profiles:"]
+    for name, profile in PROFILES.items():
+        lines += textwrap.wrap(f"{name}: {profile.describe()}", 76, initial_indent="  ",
+                               subsequent_indent="    ")
+    return "\n".join(lines)
 
 
 # --- plans: what each order draws -----------------------------------------------------------------
@@ -420,6 +423,7 @@ def expected(placed: Placed, price_hold: timedelta) -> tuple[str, str | None]:
 # --- the checks -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Check:
+    name: str
     ok: bool
     text: str
 
@@ -430,7 +434,7 @@ def check_settled(outcomes: dict[str, Outcome]) -> Check:
     ended = len(outcomes) - waiting - len(loose)
     text = (f"every order ended or waits for an operator: {ended} ended, {waiting} parked"
             + (f"; {len(loose)} neither, e.g. {loose[0]}" if loose else ""))
-    return Check(not loose, text)
+    return Check("settled", not loose, text)
 
 
 def check_endings(placed: list[Placed], outcomes: dict[str, Outcome],
@@ -441,7 +445,7 @@ def check_endings(placed: list[Placed], outcomes: dict[str, Outcome],
     for p, (status, reason) in wrong[:3]:
         text += (f"\n        {p.order_id} ({p.plan.case}): expected {status} ({reason}), "
                  f"got {outcomes[p.order_id].label}")
-    return Check(not wrong, text)
+    return Check("endings", not wrong, text)
 
 
 def _status_reason(outcome: Outcome) -> tuple[str, str | None]:
@@ -449,26 +453,24 @@ def _status_reason(outcome: Outcome) -> tuple[str, str | None]:
 
 
 def check_stock(session: Session, initial: dict[str, int]) -> Check:
-    """Goods are either on the shelf or in a fetched pick of an order that did not end
-    cancelled; nothing went below zero."""
-    out = Counter[str]()
+    """Goods are on the shelf or in a fetched pick of a delivered or waiting order (never of a
+    cancelled one); every delivered order had its goods fetched; nothing went below zero."""
     picks = session.execute(select(Pick.lines, Order.status)
                             .join(Order, col(Order.id) == col(Pick.order_id))
                             .where(Pick.status == FETCHED)).all()
+    out = Counter[str]()
     for lines, _ in picks:
-        for line in lines:
-            out[line["sku"]] += line["quantity"]
+        out.update({line["sku"]: line["quantity"] for line in lines})
     stock = dict(session.execute(select(Item.sku, Item.stock)).all())
     off = [sku for sku in initial if stock[sku] + out[sku] != initial[sku] or stock[sku] < 0]
     held_by_cancelled = sum(status == CANCELLED for _, status in picks)
-    delivered = session.execute(select(func.count()).select_from(Order)
-                                .where(Order.status == DELIVERED)).scalar_one()
-    fetched_for_delivered = sum(status == DELIVERED for _, status in picks)
-    ok = not off and not held_by_cancelled and fetched_for_delivered == delivered
-    return Check(ok, f"stock: on the shelf + fetched = at the start for every sku"
-                     f"{' except ' + ', '.join(off) if off else ''}; {sum(out.values())} "
-                     f"units out, for {fetched_for_delivered} of {delivered} delivered orders; "
-                     f"{held_by_cancelled} cancelled orders hold goods")
+    unfetched = _count(session, select(func.count()).select_from(Order)
+                       .where(Order.status == DELIVERED)) - sum(s == DELIVERED for _, s in picks)
+    return Check("stock", not (off or held_by_cancelled or unfetched),
+                 f"stock: on the shelf + fetched = at the start for "
+                 f"{len(initial) - len(off)} of {len(initial)} skus ({sum(out.values())} units "
+                 f"out); delivered without goods {unfetched}; goods held by cancelled orders "
+                 f"{held_by_cancelled}")
 
 
 def check_money(session: Session, provider: Any) -> Check:
@@ -479,48 +481,54 @@ def check_money(session: Session, provider: Any) -> Check:
                     .where(Payment.status == RECEIVED))
     orders = _sum(session, select(func.sum(Order.total_cents))
                   .where(col(Order.payment_id).is_not(None), Order.status != CANCELLED))
-    return Check(bank == received == orders,
+    return Check("money", bank == received == orders,
                  f"money: charged {money(provider.charged_cents)} - refunded "
                  f"{money(provider.refunded_cents)} = {money(bank)}; payments received "
                  f"{money(received)}; paid orders not cancelled {money(orders)}")
 
 
 def check_charged_once(session: Session) -> Check:
-    twice = session.execute(select(func.count()).select_from(
-        select(Payment.order_id).group_by(Payment.order_id).having(func.count() > 1)
-        .subquery())).scalar_one()
-    refunded_twice = session.execute(select(func.count()).select_from(
-        select(Refund.order_id).group_by(Refund.order_id).having(func.count() > 1)
-        .subquery())).scalar_one()
-    kept = session.execute(select(func.count()).select_from(Payment)
-                           .join(Order, col(Order.id) == col(Payment.order_id))
-                           .where(Payment.status == RECEIVED, Order.status == CANCELLED)
-                           ).scalar_one()
-    return Check(not (twice or refunded_twice or kept),
+    twice = _repeated(session, Payment.order_id)
+    refunded_twice = _repeated(session, Refund.order_id)
+    kept = _count(session, select(func.count()).select_from(Payment)
+                  .join(Order, col(Order.id) == col(Payment.order_id))
+                  .where(Payment.status == RECEIVED, Order.status == CANCELLED))
+    return Check("charged once", not (twice or refunded_twice or kept),
                  f"no order charged twice ({twice}), refunded twice ({refunded_twice}), "
                  f"or cancelled with the money kept ({kept})")
 
 
+def _repeated(session: Session, column: Any) -> int:
+    """How many values occur in more than one row."""
+    return _count(session, select(func.count()).select_from(
+        select(column).group_by(column).having(func.count() > 1).subquery()))
+
+
 def check_invoices(session: Session, placed: list[Placed]) -> Check:
+    """One invoice per VIP order: paid when the customer paid, overdue otherwise."""
     vips = [p for p in placed if p.plan.case == "vip"]
-    statuses = Counter(session.execute(select(Invoice.status)).scalars())
     paid = sum(p.acted_at is not None for p in vips)
-    ok = (statuses[PAID] == paid and statuses[OVERDUE] == len(vips) - paid
-          and sum(statuses.values()) == len(vips))
-    return Check(ok, f"invoices: {len(vips)} VIP orders, {statuses[PAID]} invoices paid "
-                     f"({paid} customers paid), {statuses[OVERDUE]} overdue, "
-                     f"{sum(statuses.values()) - statuses[PAID] - statuses[OVERDUE]} other")
+    statuses = Counter(session.execute(select(Invoice.status)).scalars())
+    ok = (statuses[PAID], statuses[OVERDUE], statuses.total()) == (paid, len(vips) - paid,
+                                                                   len(vips))
+    return Check("invoices", ok, f"invoices: {len(vips)} VIP orders, {paid} customers paid; "
+                 f"invoices paid {statuses[PAID]}, overdue {statuses[OVERDUE]}, other "
+                 f"{statuses.total() - statuses[PAID] - statuses[OVERDUE]}")
 
 
 def check_parcels(outcomes: dict[str, Outcome], carrier: Any) -> Check:
     delivered = sum(o.status == DELIVERED for o in outcomes.values())
-    return Check(carrier.parcels_sent == delivered,
+    return Check("parcels", carrier.parcels_sent == delivered,
                  f"parcels: {carrier.parcels_sent} handed to the carrier, "
                  f"{delivered} orders delivered")
 
 
 def _sum(session: Session, query: Any) -> int:
     return session.execute(query).scalar() or 0
+
+
+def _count(session: Session, query: Any) -> int:
+    return session.execute(query).scalar_one()
 
 
 # --- the report -----------------------------------------------------------------------------------
@@ -643,16 +651,15 @@ def _header(options: Options) -> str:
 
 def _run_style(options: Options, style: str, plans: list[Plan], echo: Echo) -> Result:
     echo(f"\n=== {style} ===")
-    started = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     with open_shop(options.settings, options.orders) as shop, _progress(style, plans) as bar:
-        initial = _stock(shop)
-        start = shop.now()
+        initial, start = stock_levels(shop), shop.now()
         simulation = Simulation(shop, style, options.flow, on_placed=lambda: bar.update(1))
         placed = simulation.play(plans)
-        result = _judge(shop, style, placed, initial, options.settings.price_hold)
-        echo(f"simulated {span(shop.now() - start)} "
-             f"({start:%Y-%m-%d %H:%M} to {shop.now():%Y-%m-%d %H:%M} UTC) in "
-             f"{time.perf_counter() - started:.1f} s of wall time")
+        result, end = judge(shop, style, placed, initial, options.settings.price_hold), shop.now()
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    echo(f"simulated {span(end - start)} ({start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC) "
+         f"in {wall:.1f} s ({cpu:.1f} s CPU), {len(plans) / wall:.0f} orders/s")
     report(result, placed, simulation.tally, echo)
     return result
 
@@ -664,12 +671,12 @@ def _progress(style: str, plans: list[Plan]) -> Iterator[Any]:
         yield bar
 
 
-def _stock(shop: Shop) -> dict[str, int]:
+def stock_levels(shop: Shop) -> dict[str, int]:
     with shop.bus.db.reading() as session:
         return dict(session.execute(select(Item.sku, Item.stock)).all())
 
 
-def _judge(shop: Shop, style: str, placed: list[Placed], initial: dict[str, int],
+def judge(shop: Shop, style: str, placed: list[Placed], initial: dict[str, int],
            price_hold: timedelta) -> Result:
     adapters = shop.bus.adapters
     with shop.bus.db.reading() as session:
