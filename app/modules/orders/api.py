@@ -143,7 +143,8 @@ def stuck_cutoff() -> datetime:
 
 
 def stuck_condition(cutoff: datetime) -> Any:
-    unfinished_and_silent = and_(col(Order.status).not_in(TERMINAL),
+    unfinished = [status for status in STATUSES if status not in TERMINAL]  # index-friendly
+    unfinished_and_silent = and_(col(Order.status).in_(unfinished),
                                  col(Order.id).not_in(flows.moved_since(cutoff)))
     return or_(unfinished_and_silent, col(Order.id).in_(flows.blocked()))
 
