@@ -16,6 +16,9 @@ from app import create_app, schema
 from app.config import Settings
 from tests.conftest import ADMIN, ADMIN_HEADERS, STYLES, on_every_database
 
+NEW_ORDER = {"customer": {"id": "c-1", "name": "Ada", "address": "1 Main Street"},
+             "items": [{"sku": "sku-1", "quantity": 1}], "payment": {"token": "tok_ok"}}
+
 
 @pytest.fixture
 def empty_app(database_url: str) -> Iterator[Flask]:
@@ -63,6 +66,9 @@ def test_it_makes_exactly_n_orders_of_every_kind_each_with_a_readable_timeline(
         assert messages[0]["type"] == "orderflow.orders.OrderPlaced"
         assert {m["flowid"] for m in messages} == {order["id"]}
         assert client.get(f"/api/orders/{order['id']}").get_json()["status"] == order["status"]
+    placed = client.post("/api/orders", json=NEW_ORDER)  # numbering goes on after the copies
+    assert placed.status_code == 202, placed.get_json()
+    assert all_orders(empty_app)[0]["id"] == placed.get_json()["id"]
 
 
 def test_newest_orders_are_last_and_their_times_fit_their_story(empty_app: Flask) -> None:
