@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 export HOST PORT
 
-.PHONY: run test test-fast test-browser lint bench demo wiring migrate screenshots clean
+.PHONY: run test test-fast test-browser lint bench bench-pages demo wiring migrate screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ lint: install
 
 bench: install
 	$(BIN)/python -m bench.throughput
+
+# Not part of `make bench`: the first run makes a 1,000,000-order SQLite file (about 10 GB).
+bench-pages: install
+	$(BIN)/python -m bench.pages
 
 demo: install
 	$(BIN)/orderflow demo
