@@ -90,7 +90,11 @@ def logout() -> Response:
 
 
 def _local(target: str) -> str:
-    """Only a path on this site: never send someone elsewhere after logging in."""
+    """Only a path on this site: never send someone elsewhere after logging in. Browsers drop
+    tabs and newlines from a Location and read a backslash as a slash, so ``/\t/evil.example``
+    would leave the site: a target with either is refused."""
+    if not target.isprintable() or "\\" in target:
+        return ""
     return target if target.startswith("/") and not target.startswith("//") else ""
 
 
