@@ -7,7 +7,7 @@ import hashlib
 from collections.abc import Callable
 from datetime import datetime
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from flask import (
@@ -20,7 +20,7 @@ from flask import (
     request,
     url_for,
 )
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
 
 from app.config import FLOWS, STYLES
@@ -37,6 +37,7 @@ from app.wiring_report import modules_reading
 
 blueprint = Blueprint("dashboard", __name__, template_folder="templates")
 REFRESH = "every 2s"
+Query = TypeVar("Query", bound=BaseModel)
 
 
 @blueprint.before_request
@@ -123,8 +124,13 @@ def _filters() -> dict[str, str]:
 
 
 def _orders_query() -> orders_api.OrderListQuery:
+    return _valid(orders_api.OrderListQuery, _filters())
+
+
+def _valid(model: type[Query], values: dict[str, Any]) -> Query:
+    """A page's query string checked like the API's: a bad value is a 400 that names it."""
     try:
-        return orders_api.OrderListQuery.model_validate(_filters())
+        return model.model_validate(values)
     except ValidationError as error:
         abort(400, "; ".join(forms.problems(error)))
 
@@ -214,8 +220,8 @@ def complete_task(task_id: str) -> Response:
 @blueprint.get("/deadletters")
 @operator_only
 def dead_letters() -> str:
-    after = request.args.get("after", type=int)
-    page = operations.dead_letters_page(operations.DeadLetterQuery(after=after))
+    query = _valid(operations.DeadLetterQuery, {"after": request.args.get("after") or None})
+    page = operations.dead_letters_page(query)
     return render_template("dashboard/deadletters.html", page=page)
 
 
