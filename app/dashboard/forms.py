@@ -55,6 +55,15 @@ def problems(error: ValidationError) -> list[str]:
             for e in error.errors()]
 
 
+def refusal(error: ApiError) -> list[str]:
+    """What the API refused, where and what as for a validation error: 'items.1.sku: unknown
+    sku (not in the catalogue: sku-9)'."""
+    if not error.details:
+        return [error.message]
+    return [f"{detail['where'].removeprefix('body.')}: {detail['problem']} ({error.message})"
+            for detail in error.details]
+
+
 def task_answer(form: MultiDict) -> CompleteTaskIn:
     try:
         return CompleteTaskIn(outcome=form.get("outcome", ""), note=form.get("note") or None)

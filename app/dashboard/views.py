@@ -188,7 +188,7 @@ def place_order() -> Any:
     except forms.Invalid as invalid:
         return _order_form(request.form, invalid.problems), 422
     except ApiError as refused:
-        return _order_form(request.form, [refused.message]), refused.status
+        return _order_form(request.form, forms.refusal(refused)), refused.status
     flash(f"order {order_id} placed")
     return redirect(url_for("dashboard.order", order_id=order_id), 303)
 
