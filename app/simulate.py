@@ -121,7 +121,6 @@ MOST_PER_LINE = 3
 HOME, NOWHERE = "1 Main Street, Springfield", "12 UNDELIVERABLE Road, Springfield"
 TOKENS = {"declined": "tok_decline", "clarified": "tok_clarify", "flaky": "tok_flaky",
           "outage": "tok_outage"}
-OPERATOR_LOOKS_AFTER = timedelta(minutes=1)  # the outage's automatic retries are over by then
 
 
 @dataclass(frozen=True)
@@ -130,7 +129,7 @@ class Plan:
     arrives_after: timedelta  # since the order before
     items: tuple[tuple[str, int], ...]
     approve: bool = False  # clarified: the call centre's answer
-    acts_after: timedelta | None = None  # the call centre, operator or VIP; None: never
+    acts_after: timedelta | None = None  # when the call centre, operator or VIP acts; None: never
 
     def request(self, number: int, style: str, flow: str) -> dict[str, Any]:
         return {"customer": {"id": f"c-sim-{number}", "name": "Sim Customer",
@@ -169,7 +168,7 @@ def _acts_after(rng: random.Random, profile: Profile, case: str) -> timedelta | 
     if case == "clarified":
         return _after(rng, profile.answer_after)
     if case == "outage" and rng.random() < profile.retried:
-        return OPERATOR_LOOKS_AFTER + _after(rng, profile.retry_after)
+        return _after(rng, profile.retry_after)  # after the payment was parked
     if case == "vip" and rng.random() < profile.paid:
         return _after(rng, profile.pay_after)
     return None
@@ -207,6 +206,12 @@ class Shop:
         if moment > self.now():
             self.clock.advance(moment - self.now())
         self.bus.settle()
+
+    @property
+    def parked_after(self) -> timedelta:
+        """How long a delivery that keeps failing is retried before it is parked."""
+        policy = self.bus.retry_policy
+        return sum((policy.delay(n) for n in range(1, policy.max_attempts)), timedelta(0))
 
     def next_due(self) -> datetime | None:
         """When the bus next has something to do by itself: a retry or a deadline."""
@@ -314,6 +319,10 @@ class Agenda:
             yield heapq.heappop(self._heap)[2]
 
 
+ANSWERS = {(True, True): "answers approved", (True, False): "answers declined",
+           (False, True): "answers too late", (False, False): "answers too late"}
+
+
 @dataclass
 class Simulation:
     shop: Shop
@@ -340,20 +349,26 @@ class Simulation:
         placed = Placed(plan, order_id, self.shop.now())
         self.placed.append(placed)
         if plan.acts_after is not None:
-            self.agenda.add(placed.at + plan.acts_after, lambda: self.act(placed))
+            parking = self.shop.parked_after if plan.case == "outage" else timedelta(0)
+            self.agenda.add(placed.at + parking + plan.acts_after, lambda: self.act(placed))
         self.on_placed()
 
     def act(self, placed: Placed) -> None:
-        order_id, case = placed.order_id, placed.plan.case
-        if case == "clarified":
-            answered = self.shop.answer(order_id, placed.plan.approve)
-            self.tally["answers " + ("refused" if not answered else
-                                     "approved" if placed.plan.approve else "declined")] += 1
-        elif case == "outage":
-            self.tally["parked payments retried"] += self.shop.retry_parked(order_id)
-        elif case == "vip":
-            self.tally["invoices paid"] += self.shop.pay_invoices(order_id)
-        placed.acted_at = self.shop.now()
+        """The call centre answers, the operator retries, the VIP pays; ``acted_at`` says
+        when, unless there was nothing to do."""
+        order_id, plan = placed.order_id, placed.plan
+        if plan.case == "clarified":
+            taken = self.shop.answer(order_id, plan.approve)
+            self.tally[ANSWERS[taken, plan.approve]] += 1
+            done = 1
+        elif plan.case == "outage":
+            done = self.shop.retry_parked(order_id)
+            self.tally["parked payments retried"] += done
+        else:
+            done = self.shop.pay_invoices(order_id)
+            self.tally["invoices paid"] += done
+        if done:
+            placed.acted_at = self.shop.now()
 
 
 def _earliest(*moments: datetime | None) -> datetime | None:
