@@ -24,7 +24,7 @@ def module_of_source(source: str) -> str:
 def undoes(type_name: str) -> bool:
     try:
         return message_class(type_name).undoes
-    except KeyError:  # a type this version no longer has: show it, plainly
+    except LookupError:  # a type this version no longer has: show it, plainly
         return False
 
 
