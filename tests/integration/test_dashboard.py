@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from flask import Flask
+from sqlalchemy import text
 from werkzeug.test import TestResponse
 
 from app.clock import ManualClock
@@ -598,6 +599,23 @@ def test_the_live_part_of_a_retrying_order_keeps_polling_with_a_new_version(
     assert "retrying after 2 failed attempt" in live.by_id("current-step").text
     assert live.attrs["hx-get"] == first.attrs["hx-get"]
     assert version_of(live) != version_of(first)
+
+
+def test_a_message_type_this_version_no_longer_has_is_still_shown(operator: Dashboard,
+                                                                   shop: Shop) -> None:
+    order_id = shop.place(style="hybrid")
+    with shop.runtime.bus.db.session() as session:  # a row written by an older version
+        session.execute(text("UPDATE bus_message SET type = 'orderflow.orders.OrderRetired' "
+                             "WHERE flowid = :order AND seq = (SELECT MIN(seq) FROM bus_message "
+                             "WHERE flowid = :order)"), {"order": order_id})
+        session.commit()
+
+    page = operator.get(f"/orders/{order_id}")
+
+    (row,) = page.by_id("timeline").all("tr", data_type="OrderRetired")
+    assert "compensation" not in row.classes
+    assert ("orders", "-->>", "orders", "OrderRetired") in arrows(
+        page.by_id("sequence").one("pre", "mermaid").text)
 
 
 def test_an_unknown_order_is_a_404_page(operator: Dashboard) -> None:
