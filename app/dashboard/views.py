@@ -50,9 +50,11 @@ def operator_only(view: Callable[..., Any]) -> Callable[..., Any]:
     """Pages that show customers or act for the shop: a visitor is sent to the login."""
     @wraps(view)
     def guarded(*args: Any, **kwargs: Any) -> Any:
-        if not session.logged_in():
-            return redirect(url_for("dashboard.login", next=request.full_path.rstrip("?")), 303)
-        return view(*args, **kwargs)
+        if session.logged_in():
+            return view(*args, **kwargs)
+        if request.headers.get("HX-Request"):  # a refresh after logging out: leave the page
+            return Response(status=401, headers={"HX-Redirect": url_for("dashboard.login")})
+        return redirect(url_for("dashboard.login", next=request.full_path.rstrip("?")), 303)
     return guarded
 
 
@@ -74,14 +76,18 @@ def _http_error(error: HTTPException) -> tuple[str, int]:
 def login() -> Any:
     target = _local(request.values.get("next", ""))
     if request.method == "GET":
-        return render_template("dashboard/login.html", next=target)
+        return render_template("dashboard/login.html", next=target, error=_no_token())
     if session.log_in(request.form.get("token", "")):
         return redirect(target or url_for("dashboard.orders"), 303)
-    enabled = bool(runtime().admin_token)
-    message = ("that is not the admin token" if enabled else
-               "no admin token is configured: set ORDERFLOW_ADMIN_TOKEN or run "
-               "`flask --app wsgi orderflow init`")
+    message = _no_token() or "that is not the admin token"
     return render_template("dashboard/login.html", next=target, error=message), 401
+
+
+def _no_token() -> str | None:
+    if runtime().admin_token:
+        return None
+    return ("no admin token is configured, so nobody can log in: set ORDERFLOW_ADMIN_TOKEN or "
+            "run `flask --app wsgi orderflow init`")
 
 
 @blueprint.post("/logout")

@@ -1002,3 +1002,22 @@ def test_the_vendored_scripts_are_served_with_their_licences(visitor: Dashboard,
     assert hashlib.sha256(response.data).hexdigest() in VENDOR_README.read_text()
     licence = (STATIC / "vendor" / library / "LICENSE").read_text()
     assert LICENCES[library] in licence and "Permission" in licence
+
+
+def test_a_live_refresh_after_the_session_ended_sends_the_browser_to_the_login(
+        client: Any) -> None:
+    for path in ("/orders/rows", "/orders/ord_missing/live"):
+        response = client.get(path, headers={"HX-Request": "true"})
+
+        assert response.status_code == 401
+        assert response.headers["HX-Redirect"] == "/login"
+        assert b"<table" not in response.data  # nothing for htmx to swap into the page
+
+
+def test_the_login_page_says_when_nobody_can_log_in(
+        make_app: Callable[..., Flask], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Flask, "auto_find_instance_path", lambda self: str(tmp_path))
+    page = make_app(admin_token=None).test_client().get("/login")
+
+    assert page.status_code == 200
+    assert b"no admin token is configured" in page.data
