@@ -14,11 +14,20 @@ import re
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    Route,
+    StorageState,
+    expect,
+    sync_playwright,
+)
 
 from tests.e2e.conftest import log_tail
 from tests.e2e.test_server import ADMIN, BIN, ROOT, START_TIMEOUT, _free_port, _healthy, _stop
@@ -49,8 +58,9 @@ class Server:
 class Tab:
     """One browser context's page, plus what it tried that a test should hear about."""
     page: Page
-    errors: list[str] = field(default_factory=list)   # uncaught JavaScript errors
-    outside: list[str] = field(default_factory=list)  # requests that left the test server
+    errors: list[str] = field(default_factory=list)    # JavaScript errors, logged or thrown
+    outside: list[str] = field(default_factory=list)   # requests that left the test server
+    failures: list[str] = field(default_factory=list)  # the server's 5xx answers
 
 
 # --- Chromium -----------------------------------------------------------------------------------
@@ -119,9 +129,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 # --- pages --------------------------------------------------------------------------------------
-def open_tab(context: BrowserContext, server: Server) -> Tab:
+def watch(context: BrowserContext, server: Server) -> Tab:
     """A page whose requests may only go to the test server (htmx and Mermaid are vendored: a
-    CDN request is a bug) and whose JavaScript errors are recorded."""
+    CDN request is a bug), with its JavaScript errors and the server's 5xx answers recorded."""
     context.set_default_timeout(ACTION_TIMEOUT_MS)
     tab = Tab(context.new_page())
     own = re.compile(rf"^{re.escape(server.url)}/")
@@ -131,32 +141,57 @@ def open_tab(context: BrowserContext, server: Server) -> Tab:
         route.abort()
 
     context.route(lambda url: not own.match(url), refuse_outside)
+    context.on("response", lambda answer: answer.status >= 500 and tab.failures.append(
+        f"{answer.status} {answer.request.method} {answer.url}"))
     tab.page.on("pageerror", lambda error: tab.errors.append(str(error)))
+    tab.page.on("console", lambda note: note.type == "error" and tab.errors.append(note.text))
     return tab
 
 
-@pytest.fixture
-def tab(browser: Browser, server: Server) -> Iterator[Tab]:
-    context = browser.new_context(base_url=server.url)
+@contextmanager
+def opened_tab(browser: Browser, server: Server,
+               storage_state: StorageState | None = None) -> Iterator[Tab]:
+    context = browser.new_context(base_url=server.url, storage_state=storage_state)
     try:
-        opened = open_tab(context, server)
-        yield opened
-        assert not opened.outside, f"the page asked for things off the server: {opened.outside}"
+        tab = watch(context, server)
+        yield tab
+        assert not tab.outside, f"the page asked for things off the server: {tab.outside}"
+        assert not tab.failures, f"the server failed the browser: {tab.failures}"
     finally:
         context.close()
 
 
+@pytest.fixture(scope="session")
+def admin_login(browser: Browser, server: Server) -> StorageState:
+    """Logged in once through the /login form; every admin test starts from that cookie, in a
+    context of its own (a login is two page loads, each about a second with Mermaid)."""
+    with opened_tab(browser, server) as tab:
+        log_in(tab.page)
+        return tab.page.context.storage_state()
+
+
+@pytest.fixture
+def tab(browser: Browser, server: Server) -> Iterator[Tab]:
+    """A fresh browser context, not logged in."""
+    with opened_tab(browser, server) as opened:
+        yield opened
+
+
+@pytest.fixture
+def admin_tab(browser: Browser, server: Server, admin_login: StorageState) -> Iterator[Tab]:
+    """A fresh browser context with the admin login."""
+    with opened_tab(browser, server, admin_login) as opened:
+        yield opened
+
+
 @pytest.fixture
 def page(tab: Tab) -> Page:
-    """A fresh browser context, not logged in."""
     return tab.page
 
 
 @pytest.fixture
-def admin(page: Page) -> Page:
-    """A fresh browser context logged in through the /login form."""
-    log_in(page)
-    return page
+def admin(admin_tab: Tab) -> Page:
+    return admin_tab.page
 
 
 def log_in(page: Page, token: str = ADMIN) -> None:
@@ -176,7 +211,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if not (report.failed and report.when in ("setup", "call")):
         return report
     funcargs = getattr(item, "funcargs", {})
-    server, tab = funcargs.get("server"), funcargs.get("tab")
+    server, tab = funcargs.get("server"), funcargs.get("tab") or funcargs.get("admin_tab")
     if isinstance(server, Server):
         report.sections.append(("server log", log_tail(server.log)))
     if isinstance(tab, Tab) and isinstance(server, Server):
@@ -190,4 +225,5 @@ def describe(tab: Tab, folder: Path, name: str) -> str:
         tab.page.screenshot(path=shot, full_page=True)
     except Exception as error:  # a report must not hide the real failure
         shot = Path(f"(no screenshot: {error})")
-    return f"url: {tab.page.url}\njavascript errors: {tab.errors}\nscreenshot: {shot}"
+    return (f"url: {tab.page.url}\njavascript errors: {tab.errors}\n"
+            f"server errors: {tab.failures}\nscreenshot: {shot}")

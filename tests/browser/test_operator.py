@@ -1,0 +1,62 @@
+"""The call centre approves a held payment from the inbox, and an operator retries a parked
+delivery from the dead letters; each time the order goes on to be delivered."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import RETRY_MAX_ATTEMPTS, Server
+from tests.browser.shop import OUTCOME_TIMEOUT, dead_letters, open_tasks, parked_letter, task_of
+from tests.e2e.test_server import new_item, order, place, settled
+
+pytestmark = [pytest.mark.browser, pytest.mark.server]
+
+OUTCOME_MS = int(OUTCOME_TIMEOUT * 1000)
+
+
+def watch_it_deliver(page: Page, order_id: str) -> None:
+    page.goto(f"/orders/{order_id}")
+    expect(page.locator("#order-status")).to_have_attribute("data-status", "delivered",
+                                                           timeout=OUTCOME_MS)
+
+
+@pytest.mark.parametrize("style", ["orchestration", "choreography"])
+def test_approving_a_clarification_task_in_the_inbox_lets_the_order_go_on(
+        server: Server, admin: Page, style: str) -> None:
+    sku = new_item(server, f"clarify-{style[:5]}")
+    order_id = place(server, style=style, items=((sku, 1),), token="tok_clarify")
+    task = task_of(server.url, order_id)
+
+    admin.goto("/tasks")
+    row = admin.locator(f"tr.task[data-task-id='{task['id']}']")
+    expect(row).to_have_attribute("data-order-id", order_id)
+    row.get_by_role("button", name="Approve").click()
+
+    expect(admin).to_have_url(f"{server.url}/tasks")
+    expect(row).to_have_count(0)
+    assert open_tasks(server.url, order_id) == []
+    watch_it_deliver(admin, order_id)
+    assert settled(server, order_id)[0]["status"] == "delivered"
+
+
+@pytest.mark.parametrize("style", ["choreography", "hybrid"])
+def test_retrying_a_dead_letter_lets_the_order_go_on(server: Server, admin: Page,
+                                                     style: str) -> None:
+    sku = new_item(server, f"outage-{style[:5]}")
+    order_id = place(server, style=style, items=((sku, 1),), token="tok_outage")
+    letter = parked_letter(server.url, order_id)
+    assert letter["attempts"] == RETRY_MAX_ATTEMPTS, letter
+    assert order(server, order_id)["status"] not in ("delivered", "cancelled")
+
+    admin.goto("/deadletters")
+    row = admin.locator(f"tr.deadletter[data-deadletter-id='{letter['id']}']")
+    expect(row).to_have_attribute("data-order-id", order_id)
+    expect(row).to_contain_text("tok_outage")
+    row.get_by_role("button", name="Retry").click()
+
+    expect(admin).to_have_url(f"{server.url}/deadletters")
+    expect(row).to_have_count(0)
+    assert dead_letters(server.url, order_id) == []
+    watch_it_deliver(admin, order_id)
+    assert settled(server, order_id)[0]["status"] == "delivered"
