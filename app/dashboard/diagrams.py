@@ -8,8 +8,8 @@ from typing import Any
 
 from app.bus.messages import message_class
 from app.bus.wiring import Wiring
+from app.wiring_report import MODULE_ORDER
 
-MODULE_ORDER = ("orders", "payment", "inventory", "shipping")
 COMPENSATION_FILL = "rgba(220, 38, 38, 0.12)"
 
 
