@@ -60,3 +60,10 @@ def test_the_kernel_importing_a_module_is_caught(tmp_path: Path) -> None:
     planted.write_text("import app.modules.orders.models  # noqa\n" + planted.read_text())
     result = lint_imports(project)
     assert "The kernel does not know the modules BROKEN" in result.stdout
+
+
+def test_the_reports_list_every_module_once() -> None:
+    from app.modules import MODULES
+    from app.wiring_report import MODULE_ORDER
+
+    assert sorted(MODULE_ORDER) == sorted(MODULES) and len(set(MODULE_ORDER)) == len(MODULES)
