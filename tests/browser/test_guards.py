@@ -24,6 +24,7 @@ from tests.e2e.test_server import call, new_item, place
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 
 GUARDED_PAGES = ["/", "/orders/new", "/tasks", "/deadletters"]
+LIST_REFRESH_MS = 8_000  # the list polls every 2 s
 SERVER_TIMING = re.compile(r"\bapp;dur=\d+(\.\d+)?\b")
 
 
@@ -78,7 +79,7 @@ def test_a_wrong_admin_token_does_not_log_in(page: Page) -> None:
     with page.expect_response(lambda r: r.request.method == "POST") as answer:
         page.locator("input[name=token]").press("Enter")
 
-    assert answer.value.status != 303, "a wrong token was let in"
+    assert answer.value.status == 401, "a wrong token was let in"
     expect(page.locator("input[name=token]")).to_be_visible()
     assert page.request.get("/tasks", max_redirects=0).status == 303
 
@@ -181,3 +182,16 @@ def test_every_dashboard_answer_says_its_server_time(admin: Page, path: str) -> 
     assert answer is not None and answer.status == 200, (path, answer and answer.status)
     assert SERVER_TIMING.search(answer.headers.get("server-timing", "")), answer.headers
 
+
+
+def test_a_list_left_open_goes_to_the_login_once_logged_out_elsewhere(admin: Page) -> None:
+    admin.goto("/")
+    expect(admin.locator("#order-rows")).to_be_attached()
+    other = admin.context.new_page()
+    other.goto("/tasks")
+
+    other.get_by_role("button", name="Log out").click()
+
+    expect(other).to_have_url(re.compile(r"/login"))
+    expect(admin).to_have_url(re.compile(r"/login"), timeout=LIST_REFRESH_MS)
+    expect(admin.locator("#order-rows")).to_have_count(0)  # not the login swapped into the table

@@ -39,9 +39,11 @@ def test_an_order_placed_from_the_form_is_delivered_and_its_story_drawn(
     sku = new_item(server, f"form-{style[:5]}", stock=5, price="12.50")
     admin.goto("/orders/new")
     fill_order_form(admin, style=style, flow=flow, sku=sku, quantity=2)
-    admin.get_by_role("button", name="Place order").click()
+    with admin.expect_response(lambda r: r.request.method == "POST") as answer:
+        admin.get_by_role("button", name="Place order").click()
 
-    expect(admin).to_have_url(re.compile(r"/orders/[^/]+$"))
+    assert answer.value.status == 303
+    expect(admin).to_have_url(re.compile(r"/orders/(?!new$)[^/]+$"))
     order_id = admin.url.rsplit("/", 1)[-1]
     expect(admin.locator("#order-status")).to_have_attribute("data-status", "delivered",
                                                             timeout=OUTCOME_MS)
@@ -54,6 +56,7 @@ def test_an_order_placed_from_the_form_is_delivered_and_its_story_drawn(
     expect(rows.first).to_have_attribute("data-type", "OrderPlaced")
     expect(rows.last).to_have_attribute("data-type", "OrderDelivered")
     expect(admin.locator("#timeline tr.message.compensation")).to_have_count(0)
+    expect(admin.locator("#current-step")).not_to_be_empty()
     expect(admin.locator("#sequence svg")).to_be_visible()
     expect(admin.locator("#sequence svg")).to_contain_text("OrderDelivered")
     assert not admin_tab.errors, admin_tab.errors
