@@ -1,11 +1,12 @@
 """Browser tests: Playwright drives Debian's Chromium (``/usr/bin/chromium``, never a browser
 Playwright downloads) against one real gunicorn server with background dispatch and a temp
 SQLite file, shared by the whole browser session. Every test gets its own browser context, so
-cookies (the admin login) never leak from one test into the next.
+cookies never leak from one test into the next; the admin ones start from a login made once
+through the /login form.
 
 The retry policy is small and quick (three attempts, 0.1 s apart) so that a ``tok_outage``
-payment is parked within a second; the simulated provider fails exactly as many attempts as the
-policy makes, so the operator's retry is the one that gets through."""
+payment is parked within a second or two; the simulated provider fails exactly as many attempts
+as the policy makes, so the operator's retry is the one that gets through."""
 
 from __future__ import annotations
 
