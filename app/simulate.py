@@ -526,7 +526,7 @@ def check_invoices(session: Session, placed: list[Placed]) -> Check:
     statuses = Counter(session.execute(select(Invoice.status)).scalars())
     ok = (statuses[PAID], statuses[OVERDUE], statuses.total()) == (paid, len(vips) - paid,
                                                                    len(vips))
-    return Check("invoices", ok, f"invoices: {len(vips)} VIP orders, {paid} customers paid; "
+    return Check("invoices", ok, f"invoices: {len(vips)} VIP orders, {paid} paid by the customer; "
                  f"invoices paid {statuses[PAID]}, overdue {statuses[OVERDUE]}, other "
                  f"{statuses.total() - statuses[PAID] - statuses[OVERDUE]}")
 
@@ -573,7 +573,7 @@ def outcome_table(outcomes: Iterable[Outcome]) -> list[str]:
         groups.setdefault(outcome.label, []).append(outcome)
     total = sum(len(group) for group in groups.values())
     order = sorted(groups, key=lambda label: (not label.startswith(DELIVERED), label))
-    lines = [f"  {'outcome':<46} {'orders':>7} {'%':>6}  {'flow p50':>9}  {'flow p95':>9}"
+    lines = [f"  {'outcome':<42} {'orders':>7} {'%':>6}  {'flow p50':>11}  {'flow p95':>11}"
              f"  {'messages':>8}"]
     lines += [_row(label, groups[label], total) for label in order]
     lines.append(_row("all orders", [o for label in order for o in groups[label]], total))
@@ -583,47 +583,35 @@ def outcome_table(outcomes: Iterable[Outcome]) -> list[str]:
 def _row(label: str, group: list[Outcome], total: int) -> str:
     durations = [outcome.duration for outcome in group]
     mean_messages = sum(outcome.messages for outcome in group) / len(group)
-    return (f"  {label:<46} {len(group):>7} {len(group) / total:>6.1%}  "
-            f"{span(percentile(durations, 0.5)):>9}  {span(percentile(durations, 0.95)):>9}"
+    return (f"  {label:<42} {len(group):>7} {len(group) / total:>6.1%}  "
+            f"{span(percentile(durations, 0.5)):>11}  {span(percentile(durations, 0.95)):>11}"
             f"  {mean_messages:>8.1f}")
 
 
 def report(result: Result, placed: list[Placed], tally: Counter[str], echo: Echo) -> None:
     outcomes = list(result.outcomes.values())
-    echo("")
-    for line in outcome_table(outcomes):
+    lines = ["", *outcome_table(outcomes), "", *_spread(outcomes), *_people(placed, tally),
+             "", "  checks"]
+    lines += [f"    {'ok  ' if check.ok else 'FAIL'}  {check.text}" for check in result.checks]
+    for line in lines:
         echo(line)
-    messages = [outcome.messages for outcome in outcomes]
-    echo(f"\n  flow duration (first to last message, simulated time): "
-         f"p50 {span(percentile([o.duration for o in outcomes], 0.5))}, "
-         f"p95 {span(percentile([o.duration for o in outcomes], 0.95))}")
-    echo(f"  messages per order: mean {sum(messages) / len(messages):.1f}, "
-         f"p95 {percentile(messages, 0.95)}, most {max(messages)}")
+
+
+def _spread(outcomes: list[Outcome]) -> list[str]:
+    durations, messages = [o.duration for o in outcomes], [o.messages for o in outcomes]
+    return [f"  flow duration (first to last message, simulated time): "
+            f"p50 {span(percentile(durations, 0.5))}, p95 {span(percentile(durations, 0.95))}",
+            f"  messages per order: mean {sum(messages) / len(messages):.1f}, "
+            f"p95 {percentile(messages, 0.95)}, most {max(messages)}"]
+
+
+def _people(placed: list[Placed], tally: Counter[str]) -> list[str]:
+    """What the orders drew, and what people outside did about it."""
     drawn = Counter(p.plan.case for p in placed)
-    echo("  drawn: " + ", ".join(f"{CASES.get(case, case)} {drawn[case]}"
-                                 for case in (ORDINARY, *CASES) if drawn[case]))
-    echo("  people outside: " + (", ".join(f"{name} {count}"
-                                           for name, count in sorted(tally.items()))
-                                 or "nobody was needed"))
-    echo("\n  checks")
-    for check in result.checks:
-        echo(f"    {'ok  ' if check.ok else 'FAIL'}  {check.text}")
-
-
-# --- the command --------------------------------------------------------------------------------
-STYLE_CHOICES, FLOW_CHOICES = (*STYLES, "all"), FLOWS
-
-
-def main(orders: int, style: str | None, flow: str | None, profile: str, seed: int) -> bool:
-    """``orderflow simulate``: style and flow default to the settings (ORDERFLOW_STYLE,
-    ORDERFLOW_FLOW), which also give the price hold, the invoice term and the retry policy."""
-    try:
-        settings = from_environment()
-    except ConfigError as error:
-        raise click.UsageError(str(error)) from None
-    styles = STYLES if style == "all" else (style or settings.style,)
-    return run(Options(orders, styles, flow or settings.flow, PROFILES[profile], seed, settings),
-               click.echo)
+    acted = ", ".join(f"{name} {count}" for name, count in sorted(tally.items()))
+    return ["  drawn: " + ", ".join(f"{CASES.get(case, case)} {drawn[case]}"
+                                    for case in (ORDINARY, *CASES) if drawn[case]),
+            f"  people outside: {acted or 'nobody was needed'}"]
 
 
 # --- one run --------------------------------------------------------------------------------------
@@ -713,3 +701,22 @@ def quiet_dispatcher() -> Iterator[None]:
         yield
     finally:
         logger.setLevel(before)
+
+
+# --- the command ----------------------------------------------------------------------------------
+STYLE_CHOICES, FLOW_CHOICES = (*STYLES, "all"), FLOWS
+
+
+def main(orders: int, style: str | None, flow: str | None, profile: str, seed: int) -> bool:
+    """``orderflow simulate``: style and flow default to the settings (ORDERFLOW_STYLE,
+    ORDERFLOW_FLOW), which also give the price hold, the invoice term and the retry policy."""
+    try:
+        settings = from_environment()
+    except ConfigError as error:
+        raise click.UsageError(str(error)) from None
+    styles = STYLES if style == "all" else (style or settings.style,)
+    try:
+        return run(Options(orders, styles, flow or settings.flow, PROFILES[profile], seed,
+                           settings), click.echo)
+    except SimulationError as error:
+        raise click.ClickException(f"the simulation stopped: {error}") from None
