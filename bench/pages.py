@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import re
 import statistics
@@ -149,9 +150,13 @@ class Timing:
 SERVER_TIMING = re.compile(r"app;dur=([0-9.]+)")
 
 
+Before = Callable[[], None]  # what to do before each timed request (nothing, or go cold)
+
+
 def timed_get(client: FlaskClient, url: str, must_have: str, timing: Timing,
-              headers: dict[str, str] | None = None) -> str:
+              headers: dict[str, str] | None = None, before: Before = lambda: None) -> str:
     """GET ``url``, check it answered 200 with ``must_have`` in it, record the server time."""
+    before()
     started, cpu_started = time.perf_counter(), time.process_time()
     response = client.get(url, headers=headers)
     wall = (time.perf_counter() - started) * 1000
@@ -182,19 +187,19 @@ LIST_PAGES = {"first page": "/", "cancelled": "/?status=cancelled", "hybrid": "/
               "stuck": "/?stuck=on"}
 
 
-def list_pages(client: FlaskClient, repeat: int) -> Iterator[Timing]:
+def list_pages(client: FlaskClient, repeat: int, before: Before) -> Iterator[Timing]:
     for url in LIST_PAGES.values():
         timing = Timing(f"orders page `{url}`")
         for _ in range(repeat):
-            timed_get(client, url, ORDER_ROW, timing)
+            timed_get(client, url, ORDER_ROW, timing, before=before)
         yield timing
-    yield deep_page(client, repeat)
+    yield deep_page(client, repeat, before)
 
 
 DEEP = 20  # pages: the 20th page of 50 orders
 
 
-def deep_page(client: FlaskClient, repeat: int) -> Timing:
+def deep_page(client: FlaskClient, repeat: int, before: Before) -> Timing:
     """Follow ``#next-page`` from the first page to the 20th, then time that page."""
     url = "/"
     for _ in range(DEEP - 1):
@@ -205,20 +210,20 @@ def deep_page(client: FlaskClient, repeat: int) -> Timing:
         url = found.group(1).replace("&amp;", "&")
     timing = Timing(f"orders page {DEEP} (`#next-page` followed {DEEP - 1} times)")
     for _ in range(repeat):
-        timed_get(client, url, ORDER_ROW, timing)
+        timed_get(client, url, ORDER_ROW, timing, before=before)
     return timing
 
 
-def api_lists(client: FlaskClient, repeat: int) -> Iterator[Timing]:
+def api_lists(client: FlaskClient, repeat: int, before: Before) -> Iterator[Timing]:
     for query in ("", "?status=cancelled", "?style=hybrid", "?stuck=true"):
         timing = Timing(f"`GET /api/orders{query}`")
         for _ in range(repeat):
-            timed_get(client, f"/api/orders{query}", '"items"', timing, BEARER)
+            timed_get(client, f"/api/orders{query}", '"items"', timing, BEARER, before)
         yield timing
     cursor = _deep_cursor(client)
     timing = Timing(f"`GET /api/orders?cursor=` (page {DEEP})")
     for _ in range(repeat):
-        timed_get(client, f"/api/orders?cursor={cursor}", '"items"', timing, BEARER)
+        timed_get(client, f"/api/orders?cursor={cursor}", '"items"', timing, BEARER, before)
     yield timing
 
 
@@ -248,12 +253,13 @@ ORDER_PAGES: tuple[tuple[str, str, str, dict[str, str] | None], ...] = (
 )
 
 
-def order_pages(client: FlaskClient, picked: dict[str, list[str]]) -> Iterator[Timing]:
+def order_pages(client: FlaskClient, picked: dict[str, list[str]], before: Before
+                ) -> Iterator[Timing]:
     for label, url, must_have, headers in ORDER_PAGES:
         for kind, ids in picked.items():
             timing = Timing(f"{label}, {kind}")
             for order_id in ids:
-                timed_get(client, url.format(order_id), must_have, timing, headers)
+                timed_get(client, url.format(order_id), must_have, timing, headers, before)
             yield timing
 
 
@@ -265,17 +271,35 @@ def warm_up(client: FlaskClient, picked: dict[str, list[str]]) -> None:
         timed_get(client, url.format(some), must_have, Timing("warm-up"), headers)
 
 
-def measure(url: str, samples: int, repeat: int) -> list[Timing]:
-    app = create_app(Settings(database_url=url, dispatch="inline", admin_token=TOKEN))
+def measure(path: Path, samples: int, repeat: int, cold: bool) -> list[Timing]:
+    app = create_app(Settings(database_url=f"sqlite:///{path}", dispatch="inline",
+                              admin_token=TOKEN))
     runtime = app.extensions["orderflow"]
     try:
         client = logged_in_client(app)
         picked = sample_orders(runtime.bus.db.engine, samples, random.Random(7))
         warm_up(client, picked)
-        return [*list_pages(client, repeat), *api_lists(client, repeat),
-                *order_pages(client, picked)]
+        before = going_cold(path, runtime.bus.db.engine) if cold else lambda: None
+        return [*list_pages(client, repeat, before), *api_lists(client, repeat, before),
+                *order_pages(client, picked, before)]
     finally:
         runtime.close()
+
+
+def going_cold(path: Path, engine: Engine) -> Before:
+    """Before each request: the database file out of the operating system's page cache and
+    the app's connections closed (SQLite's own page cache with them), as after a restart."""
+    def cold() -> None:
+        engine.dispose()
+        for file in (path, *_companions(path)):
+            if file.exists():
+                descriptor = os.open(file, os.O_RDONLY)
+                try:
+                    os.fsync(descriptor)
+                    os.posix_fadvise(descriptor, 0, 0, os.POSIX_FADV_DONTNEED)
+                finally:
+                    os.close(descriptor)
+    return cold
 
 
 # --- query plans --------------------------------------------------------------------------------
@@ -342,7 +366,10 @@ def report(timings: list[Timing], built: Built, orders_now: int,
     sources = sorted({t.source for t in timings})
     return "\n".join([
         f"Run of {when}: `python -m bench.pages --samples {options.samples} "
-        f"--repeat {options.repeat}`; times are {' and '.join(sources)}.",
+        f"--repeat {options.repeat}{' --cold' if options.cold else ''}`; times are "
+        f"{' and '.join(sources)}"
+        + ("; every request started cold (database file dropped from the OS page cache, "
+           "connections closed)." if options.cold else ", warm caches."),
         "",
         database_line(built, orders_now),
         "",
@@ -352,13 +379,19 @@ def report(timings: list[Timing], built: Built, orders_now: int,
     ])
 
 
-def write_into(target: Path, text: str) -> None:
+def markers(cold: bool) -> tuple[str, str]:
+    return (START.replace("pages", "pages-cold"), END.replace("pages", "pages-cold")) if cold \
+        else (START, END)
+
+
+def write_into(target: Path, text: str, cold: bool = False) -> None:
+    start, end = markers(cold)
     document = target.read_text()
-    if START not in document or END not in document:
-        raise BenchmarkError(f"{target} has no {START} ... {END} markers")
-    before, rest = document.split(START, 1)
-    _, after = rest.split(END, 1)
-    target.write_text(f"{before}{START}\n{text}\n{END}{after}")
+    if start not in document or end not in document:
+        raise BenchmarkError(f"{target} has no {start} ... {end} markers")
+    before, rest = document.split(start, 1)
+    _, after = rest.split(end, 1)
+    target.write_text(f"{before}{start}\n{text}\n{end}{after}")
 
 
 def arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -372,6 +405,8 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=_positive, default=30,
                         help="requests of each list page")
     parser.add_argument("--output", type=Path, help="write the results into this Markdown file")
+    parser.add_argument("--cold", action="store_true",
+                        help="every request starts with the database out of the OS page cache")
     parser.add_argument("--explain", action="store_true",
                         help="print the query plans of each page instead of timing them")
     return parser.parse_args(argv)
@@ -392,11 +427,11 @@ def main(argv: list[str] | None = None, echo: Callable[[str], None] = print) -> 
         for line in explain(url):
             echo(line)
         return 0
-    timings = measure(url, options.samples, options.repeat)
+    timings = measure(options.database, options.samples, options.repeat, options.cold)
     text = report(timings, built, _count_orders(url), options)
     echo(text)
     if options.output:
-        write_into(options.output, text)
+        write_into(options.output, text, options.cold)
         echo(f"\nwritten into {options.output}")
     slow = [t.page for t in timings if t.milliseconds and t.percentile(0.95) >= BUDGET_MS]
     return 1 if slow else 0
