@@ -43,7 +43,7 @@ from sqlalchemy import (
 from sqlmodel import SQLModel
 
 from app.clock import as_utc
-from app.demo import Ending, Operator
+from app.demo import HOME, Ending, Operator
 
 TEMPLATE_CUSTOMER = ("c-template", "Template Customer", "1 Template Street, Springfield")
 ORDER_TABLE, PROCESSED_TABLE = "orders_order", "bus_processed"
@@ -58,7 +58,7 @@ ISO_TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:[+-]\d\d:\d\d)"
 
 @dataclass(frozen=True)
 class Kind:
-    """One way an order can go, how common it is (weight per 100), and how it must end."""
+    """One way an order can go, how common it is (a relative weight), and how it must end."""
 
     ending: Ending
     weight: float
@@ -108,8 +108,8 @@ def order_request(kind: Kind, style: str, flow: str, basket: tuple[tuple[str, in
     customer_id, name, address = TEMPLATE_CUSTOMER
     items = [*basket, (ending.sku, 1)] if ending.sku != "sku-1" else list(basket)
     return {"customer": {"id": customer_id, "name": name,
-                         "address": address if ending.address.startswith("1 Main") else
-                         ending.address, "vip": ending.vip},
+                         "address": address if ending.address == HOME else ending.address,
+                         "vip": ending.vip},
             "items": [{"sku": sku, "quantity": quantity} for sku, quantity in items],
             "payment": {"token": ending.token}, "style": style, "flow": flow}
 
@@ -676,20 +676,11 @@ def run_command(runtime: Any, count: int, *, append: bool, days: int, seed: int 
     import click
 
     from app import schema
-    from app.modules.inventory.demo import load_demo_catalogue
 
     url = runtime.bus.db.engine.url.render_as_string(hide_password=False)
     schema.upgrade(url)
-    with runtime.bus.db.engine.connect() as connection:
-        found = existing_orders(connection)
-    if found and not append:
-        raise click.UsageError(f"the database already has {found:,} orders "
-                               f"({runtime.bus.db.engine.url.render_as_string()}); pass "
-                               f"--append to add {count:,} more, or point "
-                               f"ORDERFLOW_DATABASE_URL at an empty database")
-    with runtime.bus.db.session() as session:
-        load_demo_catalogue(session, runtime.bus.clock.now())
-        session.commit()
+    _refuse_orders_unless_appending(runtime, count, append)
+    _ensure_catalogue(runtime)
     click.echo("playing the template orders through the bus ...")
     recording = record_templates()
     with click.progressbar(length=count, label="orders", show_pos=True) as bar:
@@ -697,3 +688,24 @@ def run_command(runtime: Any, count: int, *, append: bool, days: int, seed: int 
                       batch=batch, seed=seed, progress=bar.update, recording=recording)
     for line in describe(report):
         click.echo(line)
+
+
+def _refuse_orders_unless_appending(runtime: Any, count: int, append: bool) -> None:
+    import click
+
+    with runtime.bus.db.engine.connect() as connection:
+        found = existing_orders(connection)
+    if found and not append:
+        raise click.UsageError(f"the database already has {found:,} orders "
+                               f"({runtime.bus.db.engine.url.render_as_string()}); pass "
+                               f"--append to add {count:,} more, or point "
+                               f"ORDERFLOW_DATABASE_URL at an empty database")
+
+
+def _ensure_catalogue(runtime: Any) -> None:
+    """The copies name the demo catalogue's items; an empty catalogue gets it."""
+    from app.modules.inventory.demo import load_demo_catalogue
+
+    with runtime.bus.db.session() as session:
+        load_demo_catalogue(session, runtime.bus.clock.now())
+        session.commit()
