@@ -145,8 +145,9 @@ def compare(ctx: click.Context, styles: tuple[str, ...], report_format: str,
               help="Orders per transaction.")
 @with_appcontext
 def fixture(count: int, append: bool, days: int, seed: int | None, batch: int) -> None:
-    """Fill the configured database with COUNT realistic orders: a few real orders per style,
-    flow and ending played through the bus, then copied in bulk with fresh ids and times."""
+    """Fill the configured database with --orders N realistic orders: a few real orders per
+    style, flow and ending played through the bus, then copied in bulk with fresh ids and
+    times."""
     from app import fixture as fixtures
 
     fixtures.run_command(_runtime(), count, append=append, days=days, seed=seed, batch=batch)
