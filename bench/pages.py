@@ -2,7 +2,8 @@
 (first page, filtered, a deep keyset page) and order page, and their JSON API equivalents.
 
     python -m bench.pages [--orders 1000000] [--database .bench/million.db] [--rebuild]
-                          [--samples 200] [--repeat 30] [--output BENCHMARKS.md]
+                          [--samples 200] [--repeat 30] [--cold] [--output BENCHMARKS.md]
+    python -m bench.pages --explain     # each page's SELECTs with SQLite's query plans
 
 The database is made once by the fixture (``app.fixture``, as ``orderflow fixture`` does) and
 reused from ``--database`` afterwards (migrated to the newest revision first; topped up with
@@ -36,6 +37,7 @@ from sqlalchemy import Engine, event, func, select
 
 from app import create_app, fixture, schema
 from app.config import Settings
+from app.db import make_engine
 from app.modules.orders.models import Order
 from bench.throughput import machine, source_state
 
@@ -86,8 +88,8 @@ def ensure_database(path: Path, orders: int, rebuild: bool) -> Built:
 
 
 def _look_at(url: str, path: Path, orders: int) -> Built:
-    """A database made by ``orderflow fixture`` rather than here: count what it holds."""
-    engine = fixture.loading_engine(url)
+    """A database made by ``orderflow fixture`` (or topped up): count what it holds."""
+    engine = make_engine(url)
     try:
         with engine.connect() as connection:
             statuses = connection.execute(select(Order.status, Order.reason, func.count())
@@ -107,6 +109,8 @@ def _make(url: str, count: int, *, append: bool, notes: Path) -> None:
                               batch=5000, progress=bar.update)
     for line in fixture.describe(report):
         print(line)
+    if append:  # the notes would describe the top-up only: the database is counted instead
+        return
     built = Built(report.orders, report.seconds, report.size_bytes, dict(report.rows),
                   {f"{s} ({r})" if r else s: n for (s, r), n in report.statuses.items()},
                   time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
@@ -122,7 +126,7 @@ def _companions(path: Path) -> list[Path]:
 
 
 def _count_orders(url: str) -> int:
-    engine = fixture.loading_engine(url)
+    engine = make_engine(url)
     try:
         with engine.connect() as connection:
             return fixture.existing_orders(connection)
