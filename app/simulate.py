@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import logging
 import math
 import random
 import secrets
@@ -40,6 +39,7 @@ from app.bus import flows
 from app.bus.log import PENDING_DEADLINE, WAITING, DeadlineRecord, DeliveryRecord, MessageRecord
 from app.clock import ManualClock, as_utc
 from app.config import FLOWS, STYLES, ConfigError, Settings, from_environment
+from app.demo import quiet_dispatcher
 from app.http.formats import money, span
 from app.modules.inventory.demo import load_demo_catalogue
 from app.modules.inventory.models import FETCHED, Item, Pick
@@ -689,18 +689,6 @@ def judge(shop: Shop, style: str, placed: list[Placed], initial: dict[str, int],
                   check_charged_once(session), check_invoices(session, placed),
                   check_parcels(outcomes, adapters.carrier)]
     return Result(style, outcomes, checks)
-
-
-@contextmanager
-def quiet_dispatcher() -> Iterator[None]:
-    """The failed attempts the faults provoke are counted in the summary, not logged."""
-    logger = logging.getLogger("orderflow.dispatcher")
-    before = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(before)
 
 
 # --- the command ----------------------------------------------------------------------------------
