@@ -41,6 +41,7 @@ class DeliveryRecord(SQLModel, table=True):
         Index("ix_bus_delivery_flow_order", "module", "flowid", "message_seq"),
         Index("ix_bus_delivery_message", "message_seq"),
         Index("ix_bus_delivery_flow", "flowid", "id"),
+        Index("ix_bus_delivery_status_flow", "status", "flowid"),  # a page's parked flows
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -81,6 +82,7 @@ class DeadlineRecord(SQLModel, table=True):
     __table_args__ = (
         Index("ix_bus_deadline_due", "status", "due_at"),
         Index("ix_bus_deadline_flow", "flowid", "name"),
+        Index("ix_bus_deadline_status_flow", "status", "flowid"),  # a page's failed deadlines
     )
 
     id: int | None = Field(default=None, primary_key=True)

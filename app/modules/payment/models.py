@@ -44,7 +44,8 @@ class Task(SQLModel, table=True):
     the flow waits; no thread, job or lock is held."""
 
     __tablename__ = "payment_task"
-    __table_args__ = (Index("ix_payment_task_status_opened", "status", "opened_at"),)
+    __table_args__ = (Index("ix_payment_task_status_opened", "status", "opened_at"),
+                      Index("ix_payment_task_order_status", "order_id", "status"))
 
     id: str = Field(primary_key=True, max_length=40)
     order_id: str = Field(index=True, max_length=40)
