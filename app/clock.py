@@ -70,5 +70,6 @@ def parse_duration(text: str) -> timedelta:
 
 
 def as_utc(moment: datetime) -> datetime:
-    """SQLite hands datetimes back naive; everything we store is UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    """SQLite hands datetimes back naive (everything we store is UTC); PostgreSQL hands them back
+    in its session's time zone, which need not be UTC: either way, the same moment in UTC."""
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)

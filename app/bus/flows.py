@@ -19,9 +19,9 @@ timers = DeadlineRecord.__table__
 
 
 def moved_since(cutoff: datetime) -> Select:
-    """The flows with a message newer than ``cutoff`` (an index on the message time keeps this
-    to the recent part of the log)."""
-    return select(messages.c.flowid).where(messages.c.time > cutoff)
+    """The flows with a message at or after ``cutoff`` (an index on the message time keeps this
+    to the recent part of the log). A flow silent since before the cutoff is stuck."""
+    return select(messages.c.flowid).where(messages.c.time >= cutoff)
 
 
 def blocked() -> Select:

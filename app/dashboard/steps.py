@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.bus.log import WAITING
 from app.dashboard.diagrams import short
-
-WAITING_DELIVERY = ("pending", "failed")
 
 
 def current_step(order: dict[str, Any], messages: list[dict[str, Any]],
@@ -16,7 +15,8 @@ def current_step(order: dict[str, Any], messages: list[dict[str, Any]],
         return "delivered" + _invoice_note(order)
     if order["status"] == "cancelled":
         return f"cancelled ({order['reason']})"
-    if order["stuck"] and order["stuck"]["deadletters"]:
+    stuck = order["stuck"]
+    if stuck and (stuck["deadletters"] or stuck["failed_deadlines"]):
         return f"waiting for an operator: {order['stuck']['why']}"
     handling = _being_handled(messages)
     if handling:
@@ -29,7 +29,7 @@ def current_step(order: dict[str, Any], messages: list[dict[str, Any]],
 def _being_handled(messages: list[dict[str, Any]]) -> str | None:
     for message in messages:
         for delivery in message["deliveries"]:
-            if delivery["status"] in WAITING_DELIVERY:
+            if delivery["status"] in WAITING:
                 retrying = (f", retrying after {delivery['attempts']} failed attempt(s)"
                             if delivery["status"] == "failed" else "")
                 return f"{delivery['module']} is handling {short(message['type'])}{retrying}"

@@ -36,7 +36,6 @@ from app.modules.payment import api as payment_api
 from app.wiring_report import modules_reading
 
 blueprint = Blueprint("dashboard", __name__, template_folder="templates")
-REFRESH = "every 2s"
 Query = TypeVar("Query", bound=BaseModel)
 
 
@@ -176,8 +175,18 @@ def _order_page(order_id: str) -> dict[str, Any]:
             "version": _version(view, messages, tasks, invoices)}
 
 
-def _version(*parts: Any) -> str:
-    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
+def _version(order: dict[str, Any], messages: list[dict[str, Any]],
+             tasks: list[dict[str, Any]], invoices: list[dict[str, Any]]) -> str:
+    """What changes only when something happens: never an age or an elapsed time, or the live
+    part would be redrawn (and a half-typed task note lost) while the order just waits."""
+    stuck = order["stuck"]
+    state = (order["status"], order["updated_at"],
+             [(d["name"], d["status"]) for d in order["deadlines"]],
+             stuck and ([d["id"] for d in stuck["deadletters"]], stuck["failed_deadlines"]),
+             [(m["seq"], [(d["receiver"], d["status"], d["attempts"]) for d in m["deliveries"]])
+              for m in messages],
+             [(t["id"], t["status"]) for t in tasks], [(i["id"], i["status"]) for i in invoices])
+    return hashlib.sha256(repr(state).encode()).hexdigest()[:16]
 
 
 # --- placing an order -------------------------------------------------------------------------
@@ -211,7 +220,7 @@ def _order_form(values: Any, problems: list[str]) -> str:
 @blueprint.get("/tasks")
 @operator_only
 def tasks() -> str:
-    query = payment_api.TaskQuery(cursor=request.args.get("cursor") or None)
+    query = _valid(payment_api.TaskQuery, {"cursor": request.args.get("cursor") or None})
     return render_template("dashboard/tasks.html", page=payment_api.tasks_page(query))
 
 

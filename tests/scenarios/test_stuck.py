@@ -94,3 +94,18 @@ def test_a_stuck_filter_that_is_not_a_yes_or_no_is_a_400_naming_it(shop: Shop) -
     response = shop.client.get("/api/orders?stuck=maybe", headers=ADMIN_HEADERS)
     assert response.status_code == 422
     assert response.get_json()["error"]["details"][0]["where"] == "query.stuck"
+
+
+@EVERY
+def test_at_exactly_the_threshold_the_list_the_flag_and_the_order_agree(shop: Shop,
+                                                                        style: str) -> None:
+    waiting = shop.place(style=style, token="tok_clarify")
+    shop.pass_time("PT30M")  # silent for exactly ORDERFLOW_STUCK_AFTER: not longer
+
+    assert stuck_ids(shop) == [] and flagged(shop)[waiting] is False
+    assert shop.order(waiting)["stuck"] is None
+
+    shop.pass_time("PT1S")
+
+    assert stuck_ids(shop) == [waiting] and flagged(shop)[waiting] is True
+    assert shop.order(waiting)["stuck"]["why"].startswith("no message for 30 min")

@@ -151,12 +151,17 @@ def stuck_condition(cutoff: datetime) -> Any:
 
 def stuck_among(session: Session, orders: list[Order]) -> set[str]:
     """The ids of these orders that are stuck, by the same rule as ``stuck_condition``."""
-    unfinished = [order.id for order in orders if order.status not in TERMINAL]
-    moved = flows.last_moved(session, unfinished)
-    cutoff = stuck_cutoff()
-    silent = {order_id for order_id in unfinished
-              if order_id not in moved or moved[order_id] <= cutoff}
+    silent = set(silent_among(session, orders))
     return silent | flows.blocked_among(session, [order.id for order in orders])
+
+
+def silent_among(session: Session, orders: list[Order]) -> dict[str, datetime | None]:
+    """The unfinished orders among these whose flow has published nothing since the cutoff,
+    with the time of their last message."""
+    unfinished = [order.id for order in orders if order.status not in TERMINAL]
+    moved, cutoff = flows.last_moved(session, unfinished), stuck_cutoff()
+    return {order_id: moved.get(order_id) for order_id in unfinished
+            if order_id not in moved or moved[order_id] < cutoff}
 
 
 @blueprint.get("/<order_id>/timeline")
@@ -202,14 +207,14 @@ def read(order_id: str) -> dict[str, Any]:
 
 
 def _silence(session: Session, order: Order) -> str | None:
-    """'no message for 2 h 5 min', when an unfinished order has been silent too long."""
-    if order.status in TERMINAL:
+    """'no message for 2 h 5 min', when an unfinished order has been silent too long: the
+    same rule as ``stuck_among``."""
+    silent = silent_among(session, [order])
+    if order.id not in silent:
         return None
-    now = runtime().bus.clock.now()
-    last = flows.last_moved(session, [order.id]).get(order.id)
-    if last is None or now - last <= runtime().bus.settings.stuck_after:
-        return None
-    return f"no message for {span(now - last)} (unfinished, waiting at {order.status})"
+    last = silent[order.id]
+    since = f"no message for {span(runtime().bus.clock.now() - last)}" if last else "no message"
+    return f"{since} (unfinished, waiting at {order.status})"
 
 
 def stuck_view(parked: list[dict[str, Any]], failed_deadlines: list[dict[str, Any]],
