@@ -586,6 +586,25 @@ def test_the_live_part_answers_204_until_something_changes(operator: Dashboard,
     assert not parse(changed.text).all("html")  # only the part that changes
 
 
+def test_the_live_part_of_an_order_that_just_waits_is_not_redrawn_as_time_passes(
+        operator: Dashboard, shop: Shop) -> None:
+    order_id = shop.place(style="choreography", token="tok_clarify")
+    version = version_of(operator.get(f"/orders/{order_id}").by_id("live"))
+
+    for step in ("PT10S", "PT20M"):  # the task's age grows; nothing happens
+        shop.pass_time(step)
+        response = operator.client.get(f"/orders/{order_id}/live?version={version}")
+        assert response.status_code == 204, step
+
+    shop.pass_time("PT15M")  # now stuck: the badge appears once
+    stuck = parse(operator.client.get(f"/orders/{order_id}/live?version={version}").text)
+    assert stuck.by_id("live").all("span", "stuck")
+    stuck_version = version_of(stuck.by_id("live"))
+    shop.pass_time("PT5M")  # still stuck, for longer: the same page
+    response = operator.client.get(f"/orders/{order_id}/live?version={stuck_version}")
+    assert response.status_code == 204
+
+
 def test_the_live_part_of_a_retrying_order_keeps_polling_with_a_new_version(
         operator: Dashboard, shop: Shop) -> None:
     order_id = shop.place(style="orchestration", token="tok_flaky")
