@@ -45,8 +45,12 @@ def _items(form: MultiDict) -> list[dict[str, Any]]:
     """The item rows that name a product. A quantity that is not a whole number stays text,
     so that validation names it (``items.0.quantity``) beside any other problem."""
     rows = zip(form.getlist("sku"), form.getlist("quantity"), strict=False)
-    return [{"sku": sku, "quantity": int(quantity) if quantity.strip().isdigit() else quantity}
+    return [{"sku": sku, "quantity": int(quantity) if _whole(quantity) else quantity}
             for sku, quantity in rows if sku.strip()]
+
+
+def _whole(text: str) -> bool:
+    return text.strip().isascii() and text.strip().isdigit()  # not '²', which int() refuses
 
 
 def problems(error: ValidationError) -> list[str]:

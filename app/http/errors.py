@@ -86,6 +86,9 @@ def _check_json_body() -> Response | None:
                  if isinstance(error, json.JSONDecodeError) else "body")
         return error_response(400, "malformed_json", f"the body is not valid JSON ({where})",
                               [{"where": where, "problem": str(error)}])
+    if _has_nul(document):
+        return error_response(422, "invalid_request", "body: text may not contain NUL characters",
+                              [{"where": "body", "problem": "contains a NUL character"}])
     if not isinstance(document, dict):
         # flask-openapi3 would parse a JSON string body a second time, as a document of its own
         return error_response(422, "invalid_request", "body: the body must be a JSON object",
@@ -99,7 +102,30 @@ def _takes_a_body() -> bool:
     return view is None or "body" in getattr(inspect.unwrap(view), "__annotations__", {})
 
 
+def _refuse_nul_characters() -> Response | None:
+    """A NUL character names nothing and PostgreSQL cannot store it: 404 in a path, 400 in a
+    query or form, before any view runs (a JSON body: ``_check_json_body``, 422)."""
+    if "\x00" in request.path:
+        return error_response(404, "not_found", "no such resource (the path has a NUL character)")
+    for where, values in (("query", request.args), ("form", request.form)):
+        for key, value in values.items(multi=True):
+            if "\x00" in key or "\x00" in value:
+                return error_response(400, "invalid_request", f"{where}.{key}: contains a NUL "
+                                      "character", [{"where": f"{where}.{key}",
+                                                     "problem": "contains a NUL character"}])
+    return None
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+    return isinstance(value, list) and any(_has_nul(item) for item in value)
+
+
 def register(app: Flask) -> None:
+    app.before_request(_refuse_nul_characters)
     app.before_request(_check_json_body)
 
     @app.errorhandler(ApiError)

@@ -15,13 +15,14 @@ from app.http.auth import require_admin, writes_need_an_admin
 from app.http.errors import ApiError, ErrorBody
 from app.http.formats import Strict, runtime, timestamp
 
+LARGEST_ID = 2**63 - 1  # the databases' BIGINT; a larger number names nothing
 blueprint = APIBlueprint("operations", __name__, abp_tags=[Tag(name="operations")])
 blueprint.before_request(writes_need_an_admin)
 
 
 class DeadLetterQuery(Strict):
     limit: Annotated[int, Field(ge=1, le=200)] = 50
-    after: Annotated[int, Field(ge=0)] | None = None  # the last id of the previous page
+    after: Annotated[int, Field(ge=0, le=LARGEST_ID)] | None = None  # the previous page's last
     order_id: Annotated[str, Field(min_length=1, max_length=40)] | None = None
 
 
@@ -76,6 +77,8 @@ def retry_dead_letter(path: DeadLetterPath) -> Any:
 
 
 def retry(delivery_id: int) -> dict[str, Any]:
+    if not 0 < delivery_id <= LARGEST_ID:
+        raise ApiError(404, "deadletter_not_found", f"there is no delivery {delivery_id}")
     bus = runtime().bus
     with bus.db.session() as session:
         if not outbox.replay(session, delivery_id, bus.clock.now()):

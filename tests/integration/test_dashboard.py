@@ -504,6 +504,7 @@ INVALID_FORMS = {
     "quantity x": ({"quantity": ["x", "1", "1"]}, ["items.0.quantity"]),
     "unknown sku": ({"sku": ["sku-zzz", "", ""]}, ["items.0.sku"]),
     "no items": ({"sku": ["", "", ""]}, ["items"]),
+    "superscript two": ({"quantity": ["\u00b2", "1", "1"]}, ["items.0.quantity"]),
     "a name and a quantity": ({"customer_name": " ", "quantity": ["0", "1", "1"]},
                               ["customer.name", "items.0.quantity"]),
 }
@@ -1040,3 +1041,17 @@ def test_the_login_page_says_when_nobody_can_log_in(
 
     assert page.status_code == 200
     assert b"no admin token is configured" in page.data
+
+
+def test_a_page_answering_a_post_sends_the_clock_form_back_to_the_default(
+        operator: Dashboard) -> None:
+    form = operator.get("/orders/new").by_id("place-order")
+    refused = parse(operator.submit(form, customer_name="").text)  # the 422 page of POST /orders
+
+    clock_form = refused.by_id("advance-clock")
+    assert "back" not in form_fields(clock_form)  # /orders answers only POST
+
+
+def test_a_dead_letter_past_the_largest_id_is_a_404_page(operator: Dashboard) -> None:
+    response = operator.post("/deadletters/99999999999999999999/retry")
+    assert response.status_code == 404
