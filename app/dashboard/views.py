@@ -117,9 +117,9 @@ def orders() -> str:
 @blueprint.get("/orders/rows")
 @operator_only
 def order_rows() -> str:
-    """The table body alone, for htmx to refresh every two seconds."""
+    """The table and its paging link, for htmx to refresh every two seconds."""
     page = orders_api.orders_page(_orders_query())
-    return render_template("dashboard/_order_rows.html", page=page,
+    return render_template("dashboard/_order_list.html", page=page,
                            rows_url=url_for("dashboard.order_rows", **_filters()))
 
 

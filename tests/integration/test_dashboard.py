@@ -687,15 +687,38 @@ def test_stuck_rows_are_flagged_and_the_filter_form_shows_the_choice(
     assert form_fields(filters) == {"status": [""], "style": ["hybrid"], "stuck": ["on"]}
 
 
-def test_the_rows_partial_is_the_table_body_alone_and_refreshes_with_its_filters(
+def test_the_rows_partial_is_the_list_alone_and_refreshes_with_its_filters(
         operator: Dashboard, mixed: dict[str, str]) -> None:
     response = operator.client.get("/orders/rows?style=choreography")
 
-    assert response.status_code == 200 and response.text.lstrip().startswith("<tbody")
-    body = parse(response.text).by_id("order-rows")
-    assert body.attrs["hx-get"] == "/orders/rows?style=choreography"
-    full = operator.get("/?style=choreography").by_id("order-rows")
-    assert full.attrs["hx-get"] == body.attrs["hx-get"]
+    assert response.status_code == 200 and response.text.lstrip().startswith("<div")
+    part = parse(response.text).by_id("order-list")
+    assert part.attrs["hx-get"] == "/orders/rows?style=choreography"
+    assert part.by_id("order-rows") and not parse(response.text).all("html")
+    full = operator.get("/?style=choreography").by_id("order-list")
+    assert full.attrs["hx-get"] == part.attrs["hx-get"]
+
+
+def test_a_refreshed_first_page_continues_after_its_own_last_row(
+        operator: Dashboard, shop: Shop) -> None:
+    """New orders push rows off page 1; its paging link must move with them, or the orders in
+    between would be on neither page."""
+    for _ in range(55):
+        shop.place(style="hybrid")
+    operator.get("/")  # what the browser shows first
+    for _ in range(10):
+        shop.place(style="hybrid")
+
+    refreshed = parse(operator.client.get("/orders/rows").text)
+    seen = [row.attrs["data-order-id"] for row in refreshed.all("tr", "order")]
+    link = refreshed.by_id("next-page").attrs["href"]
+    while link:
+        page = operator.get(link)
+        seen += [row.attrs["data-order-id"] for row in page.all("tr", "order")]
+        links = page.all("a", id="next-page")
+        link = links[0].attrs["href"] if links else ""
+
+    assert sorted(seen) == sorted(all_orders(shop)) and len(seen) == len(set(seen)) == 65
 
 
 def test_an_order_turns_stuck_on_the_list_after_the_configured_silence(
