@@ -3,6 +3,9 @@ starts at import time, and background work starts only when ``Runtime.start`` is
 
 from __future__ import annotations
 
+import contextlib
+import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -79,7 +82,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     app.register_api(system.blueprint)
     app.register_api(operations.blueprint)
     registry.register_blueprints(app)
-    dashboard.register(app, app.extensions["orderflow"].admin_token)
+    dashboard.register(app, secret_key(settings, app.instance_path))
     cli.register(app)
     return app
 
@@ -111,3 +114,24 @@ def admin_token(settings: Settings, instance_path: str) -> str | None:
         return settings.admin_token
     stored = Path(instance_path) / ADMIN_TOKEN_FILE
     return stored.read_text().strip() if stored.exists() else None
+
+
+SECRET_KEY_FILE = "secret_key"
+
+
+def secret_key(settings: Settings, instance_path: str) -> str:
+    """``ORDERFLOW_SECRET_KEY``, or a random key kept in the instance folder, made by the first
+    process that needs it (written aside, then linked into place, so that two workers starting
+    at once still agree on one key)."""
+    if settings.secret_key:
+        return settings.secret_key
+    stored = Path(instance_path) / SECRET_KEY_FILE
+    if not stored.exists():
+        stored.parent.mkdir(parents=True, exist_ok=True)
+        draft = stored.with_name(f".{SECRET_KEY_FILE}.{secrets.token_hex(8)}")
+        draft.write_text(secrets.token_hex(32) + "\n")
+        draft.chmod(0o600)
+        with contextlib.suppress(FileExistsError):
+            os.link(draft, stored)
+        draft.unlink()
+    return stored.read_text().strip()

@@ -26,6 +26,7 @@ class Settings:
     database_url: str | None = None  # None: a SQLite file under the instance folder
     dispatch: str = "background"
     admin_token: str | None = None
+    secret_key: str | None = None  # signs the dashboard's session cookie; None: instance file
     retry_base: timedelta = timedelta(seconds=1)
     retry_factor: float = 2.0
     retry_max_attempts: int = 5
@@ -58,6 +59,8 @@ class Settings:
                  self.invoice_term, "a positive duration of at most P3660D, such as P30D")
         _require(timedelta(0) < self.stuck_after <= LONGEST_TERM, "ORDERFLOW_STUCK_AFTER",
                  self.stuck_after, "a duration above zero and at most P3660D")
+        _require(self.secret_key is None or len(self.secret_key) >= 32, "ORDERFLOW_SECRET_KEY",
+                 "(hidden)", "at least 32 random characters")
         _require(self.max_body_bytes >= 1024, "ORDERFLOW_MAX_BODY_BYTES", self.max_body_bytes,
                  "a whole number of at least 1024")
 
@@ -75,6 +78,7 @@ _PARSERS = {
     "database_url": ("ORDERFLOW_DATABASE_URL", str),
     "dispatch": ("ORDERFLOW_DISPATCH", str),
     "admin_token": ("ORDERFLOW_ADMIN_TOKEN", str),
+    "secret_key": ("ORDERFLOW_SECRET_KEY", str),
     "retry_base": ("ORDERFLOW_RETRY_BASE", parse_duration),
     "retry_factor": ("ORDERFLOW_RETRY_FACTOR", float),
     "retry_max_attempts": ("ORDERFLOW_RETRY_MAX_ATTEMPTS", int),

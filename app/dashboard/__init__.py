@@ -5,35 +5,28 @@ form a CSRF token."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
 import time
+from datetime import timedelta
 
 from flask import Flask, Response, g
 
 from app.dashboard import session
 from app.dashboard.views import blueprint
 
-SESSION_KEY_LABEL = b"orderflow dashboard session"
+LOGIN_LASTS = timedelta(hours=12)  # an operator's working day
 
 
-def register(app: Flask, admin_token: str | None) -> None:
-    """Mount the dashboard. The session key is derived from the admin token, so every worker
-    process agrees on it and a new token logs everyone out."""
-    app.secret_key = session_key(admin_token)
+def register(app: Flask, secret_key: str) -> None:
+    """Mount the dashboard. ``secret_key`` signs the session cookie (every worker has the same);
+    the login in it is bound to the admin token, so a new token logs everyone out."""
+    app.secret_key = secret_key
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
-                      SESSION_COOKIE_NAME="orderflow_session")
+                      SESSION_COOKIE_NAME="orderflow_session",
+                      PERMANENT_SESSION_LIFETIME=LOGIN_LASTS)
     app.jinja_env.globals["csrf_token"] = session.csrf_token
     app.register_blueprint(blueprint)
     app.before_request(_start_timer)
     app.after_request(_server_timing)
-
-
-def session_key(admin_token: str | None) -> bytes:
-    if not admin_token:
-        return secrets.token_bytes(32)  # nobody can log in anyway
-    return hmac.new(admin_token.encode(), SESSION_KEY_LABEL, hashlib.sha256).digest()
 
 
 def _start_timer() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 
@@ -11,17 +12,31 @@ ADMIN, CSRF = "admin", "csrf"
 
 
 def logged_in() -> bool:
-    return session.get(ADMIN) is True
+    expected = _admin_token()
+    given = session.get(ADMIN)
+    return bool(expected) and isinstance(given, str) and hmac.compare_digest(
+        given.encode(), _bound_to(expected).encode())
 
 
 def log_in(token: str) -> bool:
-    expected = current_app.extensions["orderflow"].admin_token
+    expected = _admin_token()
     if not expected or not hmac.compare_digest(token.strip().encode(), expected.encode()):
         return False
     session.clear()  # a fresh session: no fixation
-    session[ADMIN] = True
+    session[ADMIN] = _bound_to(expected)
     session[CSRF] = secrets.token_urlsafe(32)
     return True
+
+
+def _admin_token() -> str | None:
+    return current_app.extensions["orderflow"].admin_token  # type: ignore[no-any-return]
+
+
+def _bound_to(token: str) -> str:
+    """What the session keeps of the login: a keyed fingerprint of the admin token, so that a
+    new token ends every session, and a stolen cookie tells nothing about the token."""
+    key = str(current_app.secret_key).encode()
+    return hmac.new(key, token.encode(), hashlib.sha256).hexdigest()
 
 
 def log_out() -> None:

@@ -1078,3 +1078,44 @@ def test_a_page_answering_a_post_sends_the_clock_form_back_to_the_default(
 def test_a_dead_letter_past_the_largest_id_is_a_404_page(operator: Dashboard) -> None:
     response = operator.post("/deadletters/99999999999999999999/retry")
     assert response.status_code == 404
+
+
+# --- the session's key and what the cookie carries ----------------------------------------------
+def test_a_cookie_that_merely_says_admin_is_not_a_login(visitor: Dashboard) -> None:
+    with visitor.client.session_transaction() as cookie:
+        cookie["admin"] = True  # what a forger would write, had they the signing key
+
+    assert visitor.client.get("/").status_code == 303
+
+
+def test_a_new_admin_token_ends_every_session(make_app: Callable[..., Flask]) -> None:
+    shared = {"secret_key": "k" * 40}
+    before = Dashboard(make_app(admin_token="first-token", **shared))
+    assert before.login(token="first-token").status_code == 303
+    cookie = before.client.get_cookie("orderflow_session")
+    assert cookie is not None and "first-token" not in cookie.value
+
+    after = Dashboard(make_app(admin_token="second-token", **shared)).client
+    after.set_cookie(cookie.key, cookie.value)
+    assert after.get("/").status_code == 303
+    assert before.client.get("/").status_code == 200  # the first app still knows it
+
+
+def test_the_session_key_is_made_once_and_kept_private(tmp_path: Path) -> None:
+    import stat
+
+    from app import secret_key
+    from app.config import Settings
+
+    first = secret_key(Settings(), str(tmp_path))
+    assert len(first) == 64 and secret_key(Settings(), str(tmp_path)) == first
+    assert stat.S_IMODE((tmp_path / "secret_key").stat().st_mode) == 0o600
+    assert list(tmp_path.iterdir()) == [tmp_path / "secret_key"]  # no draft left behind
+    assert secret_key(Settings(secret_key="s" * 32), str(tmp_path)) == "s" * 32
+
+
+def test_a_short_secret_key_stops_start_up_naming_the_variable() -> None:
+    from app.config import ConfigError, from_environment
+
+    with pytest.raises(ConfigError, match="ORDERFLOW_SECRET_KEY"):
+        from_environment({"ORDERFLOW_SECRET_KEY": "too-short"})
