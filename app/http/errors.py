@@ -107,7 +107,8 @@ def _refuse_nul_characters() -> Response | None:
     query or form, before any view runs (a JSON body: ``_check_json_body``, 422)."""
     if "\x00" in request.path:
         return error_response(404, "not_found", "no such resource (the path has a NUL character)")
-    for where, values in (("query", request.args), ("form", request.form)):
+    forms = () if request.path.startswith("/api/") else (("form", request.form),)  # API: JSON
+    for where, values in (("query", request.args), *forms):
         for key, value in values.items(multi=True):
             if "\x00" in key or "\x00" in value:
                 return error_response(400, "invalid_request", f"{where}.{key}: contains a NUL "

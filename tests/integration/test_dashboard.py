@@ -1119,3 +1119,11 @@ def test_a_short_secret_key_stops_start_up_naming_the_variable() -> None:
 
     with pytest.raises(ConfigError, match="ORDERFLOW_SECRET_KEY"):
         from_environment({"ORDERFLOW_SECRET_KEY": "too-short"})
+
+
+def test_a_nul_in_a_form_is_a_400_and_places_nothing(operator: Dashboard, shop: Shop) -> None:
+    form = operator.get("/orders/new").by_id("place-order")
+
+    response = operator.submit(form, customer_name="Ada\x00")
+
+    assert response.status_code == 400 and all_orders(shop) == []
