@@ -66,6 +66,7 @@ class Outcome:
     refunded_cents: int
     parcels: int
     stock: tuple[tuple[str, int], ...]  # (sku, change) for each sku whose stock changed
+    invoices: tuple[tuple[str, str], ...] = ()  # (status, amount) of each of its invoices
 
     @property
     def result(self) -> str:
@@ -73,8 +74,10 @@ class Outcome:
 
     def describe(self) -> str:
         stock = ", ".join(f"{sku} {change:+d}" for sku, change in self.stock) or "unchanged"
+        invoices = ", ".join(f"{status} {amount}" for status, amount in self.invoices) or "none"
         return (f"{self.result}; charged {_money(self.charged_cents)}, refunded "
-                f"{_money(self.refunded_cents)}, {self.parcels} parcel(s), stock {stock}")
+                f"{_money(self.refunded_cents)}, {self.parcels} parcel(s), stock {stock}, "
+                f"invoices {invoices}")
 
 
 @dataclass(frozen=True)
@@ -124,10 +127,12 @@ def outcome(shop: Sandbox, order_id: str, before: Observed, after: Observed) -> 
     order = shop.operator.order(order_id)
     stock = tuple((sku, after.stock[sku] - count) for sku, count in sorted(before.stock.items())
                   if after.stock[sku] != count)
+    invoices = shop.operator.client.get(f"/api/invoices?order_id={order_id}").get_json()
     return Outcome(order["status"], order["reason"],
                    after.charged_cents - before.charged_cents,
                    after.refunded_cents - before.refunded_cents,
-                   after.parcels - before.parcels, stock)
+                   after.parcels - before.parcels, stock,
+                   tuple((i["status"], i["amount"]) for i in invoices["items"]))
 
 
 def read_log(shop: Sandbox) -> tuple[list[MessageRecord], int]:
@@ -214,10 +219,10 @@ class Comparison:
         return 0 if self.identical else 1
 
     def style_specific_rows(self, run: StyleRun) -> dict[str, int]:
-        """Per-order tables this style fills differently from another style: state that
-        exists because of how the modules collaborate, not because of the business."""
+        """Per-order tables this style fills and another style leaves empty: state that exists
+        because of how the modules collaborate, not because of the business."""
         return {table: count for table, count in run.order_rows.items() if count and
-                len({other.order_rows.get(table, 0) for other in self.runs}) > 1}
+                any(not other.order_rows.get(table) for other in self.runs)}
 
     def flow_state(self, run: StyleRun) -> str:
         decided = ", ".join(f"{module} ({count})" for module, count in run.decides.items()

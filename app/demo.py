@@ -158,19 +158,27 @@ class Operator:
                                   headers=self.admin))
 
     def task(self, outcome: str, order_id: str) -> None:
-        tasks = self._ok(self.client.get("/api/tasks", headers=self.admin))["items"]
-        task = next(t for t in tasks if t["order_id"] == order_id)
+        tasks = self._ok(self.client.get(f"/api/tasks?order_id={order_id}",
+                                         headers=self.admin))["items"]
+        if not tasks:
+            raise RuntimeError(f"demo step refused: order {order_id} has no open task")
+        task = tasks[0]
         self._ok(self.client.post(f"/api/tasks/{task['id']}/complete",
                                   json={"outcome": outcome}, headers=self.admin))
 
     def retry(self, _: str, order_id: str) -> None:
-        letters = self._ok(self.client.get("/api/deadletters", headers=self.admin))["items"]
-        for letter in (x for x in letters if x["order_id"] == order_id):
+        letters = self._ok(self.client.get(f"/api/deadletters?order_id={order_id}",
+                                           headers=self.admin))["items"]
+        if not letters:
+            raise RuntimeError(f"demo step refused: order {order_id} has no dead letter")
+        for letter in letters:
             self._ok(self.client.post(f"/api/deadletters/{letter['id']}/retry",
                                       headers=self.admin))
 
     def pay(self, _: str, order_id: str) -> None:
         invoices = self._ok(self.client.get(f"/api/invoices?order_id={order_id}"))["items"]
+        if not invoices:
+            raise RuntimeError(f"demo step refused: order {order_id} has no invoice to pay")
         for invoice in invoices:
             self._ok(self.client.post(f"/api/invoices/{invoice['id']}/pay", headers=self.admin))
 

@@ -106,6 +106,21 @@ def test_a_difference_in_outcome_or_money_is_an_error(two_styles: compare.Compar
     assert json.loads(compare.as_json(differing))["differences"] == differing.differences
 
 
+def test_a_vip_never_invoiced_in_one_style_is_a_difference(
+        two_styles: compare.Comparison) -> None:
+    hybrid = two_styles.runs[1]
+    vip = hybrid.outcomes["VIP: delivered, invoiced, paid 10 days later"]
+    assert [status for status, _ in vip.invoices] == ["paid"]
+    never_invoiced = {**hybrid.outcomes,
+                      "VIP: delivered, invoiced, paid 10 days later":
+                          dataclasses.replace(vip, invoices=())}
+    differing = compare.Comparison([two_styles.runs[0],
+                                    dataclasses.replace(hybrid, outcomes=never_invoiced)])
+
+    assert differing.differences == ["VIP: delivered, invoiced, paid 10 days later"]
+    assert "invoices none" in compare.text(differing)
+
+
 def test_a_scenario_missing_from_one_style_is_a_difference(
         two_styles: compare.Comparison) -> None:
     hybrid = two_styles.runs[1]
