@@ -16,7 +16,7 @@ TOKENS = {  # the simulated provider's cards, and what each does
     "tok_ok": "pays at once",
     "tok_clarify": "held: the call centre must clarify it (a task)",
     "tok_decline": "declined",
-    "tok_flaky": "fails once, then pays (a retry)",
+    "tok_flaky": "fails twice, then pays (retries)",
     "tok_outage": "provider down for every automatic attempt (a dead letter)",
 }
 DEFAULTS = MultiDict({"customer_id": "c-workshop", "customer_name": "Ada Lovelace",
