@@ -139,7 +139,9 @@ def compare(ctx: click.Context, styles: tuple[str, ...], report_format: str,
               help="How many orders to make.")
 @click.option("--append", is_flag=True, help="Add them to a database that has orders already.")
 @click.option("--days", type=click.IntRange(1, 3650), default=90, show_default=True,
-              help="Spread them over this many days, ending now (newest last).")
+              help="Spread them over this many days, ending now (newest last). With "
+                   "--append they go after the newest order already there, so a short gap "
+                   "since then holds only orders whose story fits in it.")
 @click.option("--seed", type=int, help="The same seed makes the same mix (ids stay random).")
 @click.option("--batch", type=click.IntRange(1, 100_000), default=2000, show_default=True,
               help="Orders per transaction.")

@@ -81,9 +81,11 @@ def ensure_database(path: Path, orders: int, rebuild: bool) -> Built:
     schema.upgrade(url)  # a reused database gets the newest revision (and its indexes) too
     present = _count_orders(url)
     if present < orders:
+        if present:  # the notes describe the first load only: count the topped-up database
+            _notes(path).unlink(missing_ok=True)
         _make(url, orders - present, append=present > 0, notes=_notes(path))
     if not _notes(path).exists():
-        return _look_at(url, path, present)
+        return _look_at(url, path, _count_orders(url))
     return Built(**json.loads(_notes(path).read_text()))
 
 
