@@ -45,6 +45,7 @@ from app.modules.inventory.demo import load_demo_catalogue
 from app.modules.inventory.models import FETCHED, Item, Pick
 from app.modules.orders.models import CANCELLED, DELIVERED, PLACED, TERMINAL, Order
 from app.modules.payment.models import OPEN, OVERDUE, PAID, RECEIVED, Invoice, Payment, Refund
+from app.modules.payment.provider import FLAKY_FAILURES
 
 Echo = Callable[[str], None]
 Client = Any  # flask.testing.FlaskClient
@@ -702,6 +703,11 @@ def main(orders: int, style: str | None, flow: str | None, profile: str, seed: i
         settings = from_environment()
     except ConfigError as error:
         raise click.UsageError(str(error)) from None
+    if settings.retry_max_attempts <= FLAKY_FAILURES:
+        raise click.UsageError(
+            f"ORDERFLOW_RETRY_MAX_ATTEMPTS={settings.retry_max_attempts}: the simulation plays "
+            f"tok_flaky as a card that pays after {FLAKY_FAILURES} failures, so it needs more "
+            f"than {FLAKY_FAILURES} attempts")
     styles = STYLES if style == "all" else (style or settings.style,)
     try:
         return run(Options(orders, styles, flow or settings.flow, PROFILES[profile], seed,

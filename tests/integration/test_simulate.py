@@ -144,3 +144,10 @@ def test_a_bad_setting_is_refused_naming_the_variable() -> None:
 
     assert result.exit_code == 2
     assert "ORDERFLOW_PRICE_HOLD" in result.output
+
+
+def test_a_retry_policy_too_short_for_the_flaky_card_is_refused() -> None:
+    result = simulate_cli("--orders", "5", env={"ORDERFLOW_RETRY_MAX_ATTEMPTS": "2"})
+
+    assert result.exit_code == 2
+    assert "ORDERFLOW_RETRY_MAX_ATTEMPTS=2" in result.output
