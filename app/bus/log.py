@@ -29,6 +29,9 @@ class MessageRecord(SQLModel, table=True):
     causationid: str | None = Field(default=None, max_length=40)
     style: str = Field(max_length=20)
     data: str = Field(sa_type=Text)
+    # W3C trace context of the span that published it (the CloudEvents distributed-tracing
+    # extension), so one trace runs from the HTTP request through every delivery of the flow
+    traceparent: str | None = Field(default=None, max_length=55)
 
 
 class DeliveryRecord(SQLModel, table=True):
@@ -109,6 +112,19 @@ class ClockRecord(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     offset_seconds: float = 0.0
     updated_at: datetime = _utc()
+
+
+class ArchivedFlowRecord(SQLModel, table=True):
+    """A finished flow whose message log, deliveries and deadlines were pruned after the
+    retention period (ORDERFLOW_RETAIN_FINISHED): what is left to say that it had a history."""
+
+    __tablename__ = "bus_archived_flow"
+
+    flowid: str = Field(primary_key=True, max_length=40)
+    messages: int = 0
+    first_message_at: datetime | None = _utc(default=None)
+    last_message_at: datetime | None = _utc(default=None)
+    archived_at: datetime = _utc()
 
 
 # deadlines: pending -> fired | cancelled, or failed (its message could not be published)

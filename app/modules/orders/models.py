@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Index
+from sqlalchemy import BigInteger, DateTime, Index, Text
 from sqlmodel import Field, SQLModel
 
 PLACED, PAID, FETCHED, DELIVERED, CANCELLED = "placed", "paid", "fetched", "delivered", "cancelled"
@@ -60,3 +60,19 @@ class StatusChange(SQLModel, table=True):
     status: str = Field(max_length=30)
     reason: str | None = Field(default=None, max_length=60)
     at: datetime = Field(sa_type=DateTime(timezone=True))
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """A client's ``Idempotency-Key`` on ``POST /api/orders``: the order it made and the answer
+    it got, so that the same request again gets the same answer and never a second order."""
+
+    __tablename__ = "orders_idempotency_key"
+    __table_args__ = (Index("ix_orders_idempotency_key_expires", "expires_at"),)
+
+    key: str = Field(primary_key=True, max_length=255)
+    fingerprint: str = Field(max_length=64)  # sha256 of the request body, hex
+    order_id: str = Field(max_length=40)
+    status_code: int
+    response: str = Field(sa_type=Text)  # the first answer's JSON body
+    created_at: datetime = Field(sa_type=DateTime(timezone=True))
+    expires_at: datetime = Field(sa_type=DateTime(timezone=True))
