@@ -1,14 +1,35 @@
 """Gunicorn settings for `make run` and the container. Background work (the dispatcher and the
-scheduler's tick) starts in each worker after the fork, never at import time."""
+scheduler's tick) starts in each worker after the fork, never at import time. HOST, PORT,
+WORKERS and THREADS are checked here, and the ORDERFLOW_* settings before any worker starts, so
+that a bad value stops the server with one line naming it instead of a worker boot loop."""
 
 import os
+import sys
 
-bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '5000')}"
-workers = int(os.environ.get("WORKERS", "1"))
-threads = int(os.environ.get("THREADS", "4"))
+
+def _whole(name: str, default: str, low: int, high: int) -> int:
+    raw = os.environ.get(name, default).strip()
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        sys.exit(f"orderflow: {name}={raw!r} is not valid; expected a whole number from "
+                 f"{low} to {high}")
+    return int(raw)
+
+
+bind = f"{os.environ.get('HOST', '127.0.0.1')}:{_whole('PORT', '5000', 1, 65535)}"
+workers = _whole("WORKERS", "1", 1, 64)
+threads = _whole("THREADS", "4", 1, 256)
 accesslog = "-" if os.environ.get("ORDERFLOW_ACCESS_LOG", "1") == "1" else None
 graceful_timeout = 10
 control_socket_disable = True  # two servers on one machine must not share ~/.gunicorn
+
+
+def on_starting(server):  # type: ignore[no-untyped-def]
+    from app.config import ConfigError, from_environment
+
+    try:
+        from_environment()
+    except ConfigError as error:
+        sys.exit(f"orderflow: {error}")
 
 
 def post_worker_init(worker):  # type: ignore[no-untyped-def]

@@ -4,6 +4,7 @@ starts at import time, and background work starts only when ``Runtime.start`` is
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from app import cli, dashboard
 from app.bus import MessageBus
 from app.bus.manual_time import SharedManualClock
 from app.clock import Clock, SystemClock
-from app.config import Settings, from_environment
+from app.config import Settings, check_data_dir, from_environment, unknown_variables
 from app.db import Database, make_engine
 from app.http import errors, operations, system
 from app.modules import registry
@@ -35,6 +36,7 @@ class Runtime:
     bus: MessageBus
     settings: Settings
     admin_token: str | None
+    data_dir: Path
     scheduler: BackgroundScheduler | None = None
 
     def start(self) -> None:
@@ -64,7 +66,10 @@ class Runtime:
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
                adapters: SimpleNamespace | None = None) -> OpenAPI:
-    settings = settings or from_environment()
+    if settings is None:
+        settings = from_environment()
+        for warning in unknown_variables():
+            logging.getLogger("orderflow.config").warning(warning)
     app = OpenAPI(__name__, info=Info(title="orderflow", version=__version__),
                   doc_prefix="/api", doc_url="/openapi.json",
                   validation_error_status=422, validation_error_model=errors.ErrorBody,
@@ -72,17 +77,19 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
                   validation_error_callback=errors.validation_error_response)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    db = Database(make_engine(database_url(settings, app.instance_path)))
+    data_dir = check_data_dir(settings, app.instance_path)
+    db = Database(make_engine(database_url(settings, str(data_dir))))
     bus = MessageBus(db, settings, clock or default_clock(settings, db),
                      adapters or simulated_adapters(settings))
     registry.connect(bus.wiring)
     bus.wiring.validate()
-    app.extensions["orderflow"] = Runtime(bus, settings, admin_token(settings, app.instance_path))
+    app.extensions["orderflow"] = Runtime(bus, settings, admin_token(settings, str(data_dir)),
+                                          data_dir)
     errors.register(app)
     app.register_api(system.blueprint)
     app.register_api(operations.blueprint)
     registry.register_blueprints(app)
-    dashboard.register(app, secret_key(settings, app.instance_path))
+    dashboard.register(app, secret_key(settings, str(data_dir)))
     cli.register(app)
     return app
 
@@ -99,33 +106,32 @@ def simulated_adapters(settings: Settings | None = None) -> SimpleNamespace:
                            carrier=SimulatedCarrier())
 
 
-def database_url(settings: Settings, instance_path: str) -> str:
+def database_url(settings: Settings, data_dir: str) -> str:
     if settings.database_url:
         return settings.database_url
-    Path(instance_path).mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{Path(instance_path) / 'orderflow.db'}"
+    return f"sqlite:///{Path(data_dir) / 'orderflow.db'}"
 
 
 ADMIN_TOKEN_FILE = "admin_token"
 
 
-def admin_token(settings: Settings, instance_path: str) -> str | None:
+def admin_token(settings: Settings, data_dir: str) -> str | None:
     if settings.admin_token:
         return settings.admin_token
-    stored = Path(instance_path) / ADMIN_TOKEN_FILE
+    stored = Path(data_dir) / ADMIN_TOKEN_FILE
     return stored.read_text().strip() if stored.exists() else None
 
 
 SECRET_KEY_FILE = "secret_key"
 
 
-def secret_key(settings: Settings, instance_path: str) -> str:
+def secret_key(settings: Settings, data_dir: str) -> str:
     """``ORDERFLOW_SECRET_KEY``, or a random key kept in the instance folder, made by the first
     process that needs it (written aside, then linked into place, so that two workers starting
     at once still agree on one key)."""
     if settings.secret_key:
         return settings.secret_key
-    stored = Path(instance_path) / SECRET_KEY_FILE
+    stored = Path(data_dir) / SECRET_KEY_FILE
     if not stored.exists():
         stored.parent.mkdir(parents=True, exist_ok=True)
         draft = stored.with_name(f".{SECRET_KEY_FILE}.{secrets.token_hex(8)}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from pathlib import Path
 
@@ -52,7 +53,7 @@ def _ensure_admin_token(app: Flask) -> None:
     if runtime.settings.admin_token:
         click.echo("admin token: from ORDERFLOW_ADMIN_TOKEN")
         return
-    stored = Path(app.instance_path) / ADMIN_TOKEN_FILE
+    stored = runtime.data_dir / ADMIN_TOKEN_FILE
     if not stored.exists():
         stored.parent.mkdir(parents=True, exist_ok=True)
         stored.write_text(secrets.token_urlsafe(24) + "\n")
@@ -178,11 +179,42 @@ def simulate(ctx: click.Context, orders: int, style: str | None, flow: str | Non
     ctx.exit(0 if simulation.main(orders, style, flow, profile, seed) else 1)
 
 
+@orderflow.command("config")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@with_appcontext
+def config(output_format: str) -> None:
+    """Print the effective settings (every ORDERFLOW_* variable, its value and whether it came
+    from the environment or is the default; secrets masked). The settings were validated on
+    the way here: a bad one stops the command with a line naming it."""
+    from app.config import effective
+
+    runtime = _runtime()
+    rows = effective(runtime.settings)
+    if output_format == "json":
+        click.echo(json.dumps({name: {"value": value, "source": source}
+                               for name, value, source in rows}, indent=2))
+        return
+    width = max(len(name) for name, _, _ in rows)
+    for name, value, source in rows:
+        click.echo(f"{name:<{width}}  {value}  ({source})")
+    click.echo(f"{'data folder':<{width}}  {runtime.data_dir}")
+
+
 def register(app: Flask) -> None:
     app.cli.add_command(orderflow)
 
 
 def main() -> None:
-    from app import create_app
+    orderflow.main(obj=ScriptInfo(create_app=_create_app_or_explain))
 
-    orderflow.main(obj=ScriptInfo(create_app=lambda: create_app()))
+
+def _create_app_or_explain() -> Flask:
+    """A bad setting ends the command with its one-line error, not a traceback."""
+    from app import create_app
+    from app.config import ConfigError
+
+    try:
+        return create_app()
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None

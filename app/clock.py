@@ -69,6 +69,19 @@ def parse_duration(text: str) -> timedelta:
         raise ValueError(f"{text!r} is longer than any duration we can hold") from None
 
 
+def format_duration(span: timedelta) -> str:
+    """The ISO-8601 form of a duration: P7D, PT30M, P1DT2H, PT0.5S."""
+    seconds = span.total_seconds()
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, rest = divmod(rest, 60)
+    clock = "".join(f"{int(n)}{unit}" for n, unit in ((hours, "H"), (minutes, "M")) if n)
+    if rest:
+        clock += f"{rest:g}S"
+    date = f"{int(days)}D" if days else ""
+    return f"P{date}T{clock}" if clock else f"P{date or '0D'}"
+
+
 def as_utc(moment: datetime) -> datetime:
     """SQLite hands datetimes back naive (everything we store is UTC); PostgreSQL hands them back
     in its session's time zone, which need not be UTC: either way, the same moment in UTC."""

@@ -1,13 +1,22 @@
-"""Settings from ``ORDERFLOW_*`` environment variables; every one is listed in the README."""
+"""Settings from ``ORDERFLOW_*`` environment variables, parsed and validated once at start-up;
+every one is described in docs/operations.md. A bad value is a ``ConfigError`` whose one-line
+message names the variable."""
 
 from __future__ import annotations
 
+import difflib
+import math
 import os
-from dataclasses import dataclass, replace
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, fields, replace
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
-from app.clock import parse_duration
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from app.clock import format_duration, parse_duration
 
 STYLES = ("choreography", "orchestration", "hybrid")
 DISPATCH_MODES = ("background", "inline")
@@ -38,19 +47,22 @@ class Settings:
     invoice_term: timedelta = timedelta(days=30)
     clock: str = "system"
     stuck_after: timedelta = timedelta(minutes=30)  # an unfinished order this silent is stuck
+    data_dir: str | None = None  # the SQLite file, admin token, secret key; None: instance folder
 
     def __post_init__(self) -> None:
         _require(self.style in STYLES, "ORDERFLOW_STYLE", self.style, " | ".join(STYLES))
         _require(self.dispatch in DISPATCH_MODES, "ORDERFLOW_DISPATCH", self.dispatch,
                  " | ".join(DISPATCH_MODES))
-        _require(self.retry_max_attempts >= 1, "ORDERFLOW_RETRY_MAX_ATTEMPTS",
-                 self.retry_max_attempts, "a whole number of at least 1")
-        _require(self.retry_factor >= 1, "ORDERFLOW_RETRY_FACTOR", self.retry_factor,
-                 "a number of at least 1")
-        _require(self.dispatch_threads >= 1, "ORDERFLOW_DISPATCH_THREADS",
-                 self.dispatch_threads, "a whole number of at least 1")
-        _require(self.lease >= timedelta(seconds=1), "ORDERFLOW_LEASE", self.lease,
-                 "a duration of at least PT1S")
+        _require(1 <= self.retry_max_attempts <= 1000, "ORDERFLOW_RETRY_MAX_ATTEMPTS",
+                 self.retry_max_attempts, "a whole number from 1 to 1000")
+        _require(math.isfinite(self.retry_factor) and 1 <= self.retry_factor <= 100,
+                 "ORDERFLOW_RETRY_FACTOR", self.retry_factor, "a number from 1 to 100")
+        _require(timedelta(0) < self.retry_base <= timedelta(days=1), "ORDERFLOW_RETRY_BASE",
+                 self.retry_base, "a duration above zero and at most P1D, such as PT1S")
+        _require(1 <= self.dispatch_threads <= 64, "ORDERFLOW_DISPATCH_THREADS",
+                 self.dispatch_threads, "a whole number from 1 to 64")
+        _require(timedelta(seconds=1) <= self.lease <= timedelta(days=1), "ORDERFLOW_LEASE",
+                 self.lease, "a duration from PT1S to P1D")
         _require(self.flow in FLOWS, "ORDERFLOW_FLOW", self.flow, " | ".join(FLOWS))
         _require(self.clock in CLOCKS, "ORDERFLOW_CLOCK", self.clock, " | ".join(CLOCKS))
         _require(timedelta(0) < self.price_hold <= LONGEST_TERM, "ORDERFLOW_PRICE_HOLD",
@@ -61,8 +73,14 @@ class Settings:
                  self.stuck_after, "a duration above zero and at most P3660D")
         _require(self.secret_key is None or len(self.secret_key) >= 32, "ORDERFLOW_SECRET_KEY",
                  "(hidden)", "at least 32 random characters")
-        _require(self.max_body_bytes >= 1024, "ORDERFLOW_MAX_BODY_BYTES", self.max_body_bytes,
-                 "a whole number of at least 1024")
+        _require(1024 <= self.max_body_bytes <= 64 * 1024 * 1024, "ORDERFLOW_MAX_BODY_BYTES",
+                 self.max_body_bytes, "a whole number from 1024 to 67108864")
+        _require(self.database_url is None or _is_database_url(self.database_url),
+                 "ORDERFLOW_DATABASE_URL", mask_url(self.database_url or ""),
+                 "an SQLAlchemy URL such as sqlite:///shop.db or "
+                 "postgresql+psycopg://user:password@host/orderflow")
+        _require(self.admin_token is None or len(self.admin_token) >= 16,
+                 "ORDERFLOW_ADMIN_TOKEN", "(hidden)", "at least 16 characters")
 
     def but(self, **changes: Any) -> Settings:
         return replace(self, **changes)
@@ -70,7 +88,34 @@ class Settings:
 
 def _require(ok: bool, name: str, value: object, expected: str) -> None:
     if not ok:
-        raise ConfigError(f"{name}={value!r} is not valid; expected {expected}")
+        shown = format_duration(value) if isinstance(value, timedelta) else value
+        raise ConfigError(f"{name}={shown!r} is not valid; expected {expected}")
+
+
+def _is_database_url(url: str) -> bool:
+    try:
+        return make_url(url).get_backend_name() in ("sqlite", "postgresql")
+    except (ArgumentError, ValueError):
+        return False
+
+
+def mask_url(url: str) -> str:
+    """A database URL fit to print: its password replaced by ***."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return "(not a URL)"
+
+
+def finite_number(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text!r} is not a finite number")
+    return value
+
+
+def whole_number(text: str) -> int:
+    return int(text)  # refuses '1.5' and '1e3' with a ValueError
 
 
 _PARSERS = {
@@ -80,17 +125,21 @@ _PARSERS = {
     "admin_token": ("ORDERFLOW_ADMIN_TOKEN", str),
     "secret_key": ("ORDERFLOW_SECRET_KEY", str),
     "retry_base": ("ORDERFLOW_RETRY_BASE", parse_duration),
-    "retry_factor": ("ORDERFLOW_RETRY_FACTOR", float),
-    "retry_max_attempts": ("ORDERFLOW_RETRY_MAX_ATTEMPTS", int),
+    "retry_factor": ("ORDERFLOW_RETRY_FACTOR", finite_number),
+    "retry_max_attempts": ("ORDERFLOW_RETRY_MAX_ATTEMPTS", whole_number),
     "lease": ("ORDERFLOW_LEASE", parse_duration),
-    "dispatch_threads": ("ORDERFLOW_DISPATCH_THREADS", int),
-    "max_body_bytes": ("ORDERFLOW_MAX_BODY_BYTES", int),
+    "dispatch_threads": ("ORDERFLOW_DISPATCH_THREADS", whole_number),
+    "max_body_bytes": ("ORDERFLOW_MAX_BODY_BYTES", whole_number),
     "flow": ("ORDERFLOW_FLOW", str),
     "price_hold": ("ORDERFLOW_PRICE_HOLD", parse_duration),
     "invoice_term": ("ORDERFLOW_INVOICE_TERM", parse_duration),
     "clock": ("ORDERFLOW_CLOCK", str),
     "stuck_after": ("ORDERFLOW_STUCK_AFTER", parse_duration),
+    "data_dir": ("ORDERFLOW_DATA_DIR", str),
 }
+SECRETS = ("admin_token", "secret_key")
+# ORDERFLOW_* variables that are read elsewhere (gunicorn.conf.py, the test suite), not settings
+OTHER_VARIABLES = ("ORDERFLOW_ACCESS_LOG",)
 
 
 def from_environment(environ: dict[str, str] | None = None) -> Settings:
@@ -105,3 +154,54 @@ def from_environment(environ: dict[str, str] | None = None) -> Settings:
         except ValueError as error:
             raise ConfigError(f"{name}={raw!r} is not valid: {error}") from error
     return Settings(**values)
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> Iterator[str]:
+    """A warning for each ``ORDERFLOW_*`` variable that no setting reads (a typo, most likely),
+    naming the closest known one."""
+    environ = os.environ if environ is None else environ
+    known = [name for name, _ in _PARSERS.values()] + list(OTHER_VARIABLES)
+    for name in sorted(environ):
+        if name.startswith("ORDERFLOW_") and name not in known \
+                and not name.startswith("ORDERFLOW_TEST_"):
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            yield f"{name} is not an orderflow setting and is ignored{hint}"
+
+
+def check_data_dir(settings: Settings, default: str) -> Path:
+    """The folder for the SQLite file and the instance secrets: made if missing, and it must
+    be a folder this process can write to."""
+    folder = Path(settings.data_dir or default)
+    name = "ORDERFLOW_DATA_DIR" if settings.data_dir else "the instance folder"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"{name}={str(folder)!r} is not valid; cannot create it: "
+                          f"{error.strerror}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"{name}={str(folder)!r} is not valid; this process (uid "
+                          f"{os.getuid()}) cannot write to it")
+    return folder
+
+
+def effective(settings: Settings, environ: Mapping[str, str] | None = None
+              ) -> list[tuple[str, str, str]]:
+    """(variable, value, where it came from) for every setting; secrets masked."""
+    environ = os.environ if environ is None else environ
+    rows = []
+    for field in fields(Settings):
+        name, _ = _PARSERS[field.name]
+        source = "environment" if environ.get(name, "").strip() else "default"
+        rows.append((name, _shown(field.name, getattr(settings, field.name)), source))
+    return rows
+
+
+def _shown(attribute: str, value: Any) -> str:
+    if value is None:
+        return "(unset)"
+    if attribute in SECRETS:
+        return f"(set, {len(value)} characters)"
+    if attribute == "database_url":
+        return mask_url(value)
+    return format_duration(value) if isinstance(value, timedelta) else str(value)

@@ -1090,12 +1090,12 @@ def test_a_cookie_that_merely_says_admin_is_not_a_login(visitor: Dashboard) -> N
 
 def test_a_new_admin_token_ends_every_session(make_app: Callable[..., Flask]) -> None:
     shared = {"secret_key": "k" * 40}
-    before = Dashboard(make_app(admin_token="first-token", **shared))
-    assert before.login(token="first-token").status_code == 303
+    before = Dashboard(make_app(admin_token="first-admin-token-0001", **shared))
+    assert before.login(token="first-admin-token-0001").status_code == 303
     cookie = before.client.get_cookie("orderflow_session")
-    assert cookie is not None and "first-token" not in cookie.value
+    assert cookie is not None and "first-admin-token-0001" not in cookie.value
 
-    after = Dashboard(make_app(admin_token="second-token", **shared)).client
+    after = Dashboard(make_app(admin_token="second-admin-token-002", **shared)).client
     after.set_cookie(cookie.key, cookie.value)
     assert after.get("/").status_code == 303
     assert before.client.get("/").status_code == 200  # the first app still knows it
