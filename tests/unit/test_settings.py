@@ -141,3 +141,14 @@ def test_orderflow_config_prints_the_effective_settings(tmp_path: Path) -> None:
 def test_durations_of_the_defaults_are_sane() -> None:
     settings = Settings()
     assert settings.lease >= timedelta(seconds=1) and settings.retry_base > timedelta(0)
+
+
+def test_the_operations_guide_describes_every_setting() -> None:
+    guide = (ROOT / "docs" / "operations.md").read_text()
+    section = guide.split("<!-- section: settings -->", 1)[1].split("<!-- section:", 1)[0]
+    documented = {line.split("`")[1] for line in section.splitlines()
+                  if line.startswith("| `")}
+    variables = {name for name, _ in _PARSERS.values()}
+    assert variables <= documented, f"undocumented: {sorted(variables - documented)}"
+    assert documented - variables <= {"ORDERFLOW_ACCESS_LOG", "HOST", "PORT", "WORKERS",
+                                      "THREADS"}, "documented but not read"
