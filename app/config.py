@@ -14,6 +14,8 @@ DISPATCH_MODES = ("background", "inline")
 FLOWS = ("sequential", "parallel")
 LONGEST_TERM = timedelta(days=3660)
 CLOCKS = ("system", "manual")
+NEVER = "never"  # ORDERFLOW_RETAIN_FINISHED=never: keep every finished flow's log for ever
+SHORTEST_RETENTION = timedelta(hours=1)
 
 
 class ConfigError(ValueError):
@@ -38,6 +40,8 @@ class Settings:
     invoice_term: timedelta = timedelta(days=30)
     clock: str = "system"
     stuck_after: timedelta = timedelta(minutes=30)  # an unfinished order this silent is stuck
+    # a finished flow's message log is pruned when its last message is this old; None: never
+    retain_finished: timedelta | None = timedelta(days=90)
 
     def __post_init__(self) -> None:
         _require(self.style in STYLES, "ORDERFLOW_STYLE", self.style, " | ".join(STYLES))
@@ -59,6 +63,10 @@ class Settings:
                  self.invoice_term, "a positive duration of at most P3660D, such as P30D")
         _require(timedelta(0) < self.stuck_after <= LONGEST_TERM, "ORDERFLOW_STUCK_AFTER",
                  self.stuck_after, "a duration above zero and at most P3660D")
+        _require(self.retain_finished is None
+                 or SHORTEST_RETENTION <= self.retain_finished <= LONGEST_TERM,
+                 "ORDERFLOW_RETAIN_FINISHED", self.retain_finished,
+                 "a duration of at least PT1H and at most P3660D, such as P90D, or never")
         _require(self.secret_key is None or len(self.secret_key) >= 32, "ORDERFLOW_SECRET_KEY",
                  "(hidden)", "at least 32 random characters")
         _require(self.max_body_bytes >= 1024, "ORDERFLOW_MAX_BODY_BYTES", self.max_body_bytes,
@@ -66,6 +74,11 @@ class Settings:
 
     def but(self, **changes: Any) -> Settings:
         return replace(self, **changes)
+
+
+def parse_retention(text: str) -> timedelta | None:
+    """``never`` (keep every finished flow's log) or an ISO-8601 duration."""
+    return None if text.strip().lower() == NEVER else parse_duration(text)
 
 
 def _require(ok: bool, name: str, value: object, expected: str) -> None:
@@ -90,6 +103,7 @@ _PARSERS = {
     "invoice_term": ("ORDERFLOW_INVOICE_TERM", parse_duration),
     "clock": ("ORDERFLOW_CLOCK", str),
     "stuck_after": ("ORDERFLOW_STUCK_AFTER", parse_duration),
+    "retain_finished": ("ORDERFLOW_RETAIN_FINISHED", parse_retention),
 }
 
 
