@@ -284,7 +284,7 @@ def test_two_prunes_racing_archive_each_flow_once(make_app: Callable[..., Flask]
         try:
             start.wait()
             results.append(app.extensions["orderflow"].bus.prune(batch=1))
-        except Exception as error:  # noqa: BLE001 - the test reports it below
+        except Exception as error:
             errors.append(error)
 
     threads = [threading.Thread(target=run, args=(app,)) for app in (first, second)]
