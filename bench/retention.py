@@ -141,7 +141,8 @@ def copy_of(source: Path, target: Path) -> Path:
 # --- pruning, with a probe that writes beside it -----------------------------------------------
 @dataclass
 class Probe:
-    """A writer beside the pruner: ``BEGIN IMMEDIATE`` ... ``COMMIT`` every 5 ms, timed."""
+    """A writer beside the pruner: ``BEGIN IMMEDIATE`` ... ``COMMIT`` every 5 ms; how long
+    each waited for ``BEGIN IMMEDIATE`` to get the write lock."""
 
     path: Path
     waits: list[float] = field(default_factory=list)
@@ -153,9 +154,9 @@ class Probe:
             while not self.stop.is_set():
                 started = time.perf_counter()
                 connection.execute("BEGIN IMMEDIATE")
+                self.waits.append(time.perf_counter() - started)
                 connection.execute("SELECT 1")
                 connection.execute("COMMIT")
-                self.waits.append(time.perf_counter() - started)
                 time.sleep(PROBE_EVERY)
         finally:
             connection.close()
@@ -291,9 +292,8 @@ def report(options: argparse.Namespace, snapshots: list[Snapshot], pruning: Prun
         f"`COMMIT` (writing the WAL, and the WAL auto-checkpoint the committing connection "
         f"runs after it has released the write lock): {_ms(batches)}.",
         f"**A writer beside it**, in another connection (`BEGIN IMMEDIATE; SELECT 1; COMMIT` "
-        f"every 5 ms, "
-        f"{len(pruning.probe_waits):,} transactions during the run): waited "
-        f"{_ms(pruning.probe_waits)}.",
+        f"every 5 ms, {len(pruning.probe_waits):,} transactions during the run): its "
+        f"`BEGIN IMMEDIATE` waited for the lock {_ms(pruning.probe_waits)}.",
         f"`PRAGMA incremental_vacuum`: {timings['incremental'] * 1000:.0f} ms, "
         f"free-list pages before it {snapshots[1].free_pages:,}, after it "
         f"{free_after_incremental:,} (auto_vacuum is NONE: it may do nothing).",

@@ -342,3 +342,18 @@ def test_the_prune_command_reports_batches_and_totals(app: Flask, shop: Shop) ->
     assert real.exit_code == 0 and real.output.splitlines()[-1].startswith("pruned 3 flows")
     assert all(shop.order(order)["history"]["archived"] for order in orders)
     assert bad.exit_code == 2 and "--older-than" in bad.output
+
+
+def test_a_run_that_prunes_logs_one_line_and_one_that_does_not_stays_quiet(
+        shop: Shop, caplog: pytest.LogCaptureFixture) -> None:
+    shop.place(style="hybrid")
+    shop.settle()
+    shop.pass_time("P91D")
+    caplog.set_level("INFO", logger="orderflow.retention")
+
+    shop.runtime.prune()  # what the scheduler calls every few minutes
+    shop.runtime.prune()
+
+    (line,) = [record.getMessage() for record in caplog.records
+               if record.name == "orderflow.retention"]
+    assert line.startswith("retention: pruned 1 flows, ") and "in 1 batch(es)" in line
