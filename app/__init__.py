@@ -6,7 +6,8 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -39,6 +40,7 @@ class Runtime:
     settings: Settings
     admin_token: str | None
     scheduler: BackgroundScheduler | None = None
+    stopping: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def start(self) -> None:
         """Recover what an earlier process left undelivered, then keep dispatching: worker
@@ -64,9 +66,10 @@ class Runtime:
     def prune(self) -> None:
         """Every few minutes: delete the message log of finished flows past retention, in
         small batches (``MessageBus.prune`` logs a line when it pruned something)."""
-        self.bus.prune(max_batches=PRUNE_BATCHES_PER_RUN)
+        self.bus.prune(max_batches=PRUNE_BATCHES_PER_RUN, stopping=self.stopping.is_set)
 
     def close(self) -> None:
+        self.stopping.set()  # a pruning run stops after its current batch
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=True)  # a running tick finishes before unwiring
             self.scheduler = None

@@ -106,7 +106,8 @@ class MessageBus:
 
     def prune(self, older_than: timedelta | None = None, *, batch: int = retention.BATCH,
               max_batches: int | None = None, dry_run: bool = False,
-              progress: Callable[[retention.Pruned], None] | None = None) -> retention.Pruned:
+              progress: Callable[[retention.Pruned], None] | None = None,
+              stopping: Callable[[], bool] = lambda: False) -> retention.Pruned:
         """Delete the log of finished flows silent for ``older_than`` (by default
         ORDERFLOW_RETAIN_FINISHED; nothing when that is ``never``), ``batch`` flows per
         transaction; returns the counts. One log line when it pruned something."""
@@ -116,7 +117,8 @@ class MessageBus:
         now = self.clock.now()
         pruned = retention.prune(self.db, cutoff=now - keep, now=now,
                                  flow_ends=self.wiring.flow_ends, batch=batch,
-                                 max_batches=max_batches, dry_run=dry_run, progress=progress)
+                                 max_batches=max_batches, dry_run=dry_run, progress=progress,
+                                 stopping=stopping)
         if pruned.flows and not dry_run:
             retention.log.info(
                 "retention: pruned %s (finished flows silent since before %s) in %d "

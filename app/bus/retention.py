@@ -265,14 +265,16 @@ def _archive(connection: Connection, summary: list, now: datetime) -> None:  # t
 
 def prune(db: Database, *, cutoff: datetime, now: datetime, flow_ends: Collection[str],
           batch: int = BATCH, max_batches: int | None = None, dry_run: bool = False,
-          progress: Callable[[Pruned], None] | None = None) -> Pruned:
+          progress: Callable[[Pruned], None] | None = None,
+          stopping: Callable[[], bool] = lambda: False) -> Pruned:
     """Prune every finished flow whose last message is older than ``cutoff``, ``batch`` flows
-    per transaction, oldest first, until none is left or ``max_batches`` ran; returns the
+    per transaction, oldest first, until none is left, ``max_batches`` ran or ``stopping()``
+    says so (checked between batches: a shutdown does not wait for a long run); returns the
     totals. ``progress`` hears each batch."""
     started, total, after = time.perf_counter(), Pruned(), None
     if not flow_ends:  # nothing declares how a flow ends: nothing can be known finished
         return total
-    while max_batches is None or total.batches < max_batches:
+    while (max_batches is None or total.batches < max_batches) and not stopping():
         with db.reading() as session:
             flowids, after = candidates(session, cutoff=cutoff, flow_ends=flow_ends,
                                         limit=batch, after=after)

@@ -357,3 +357,15 @@ def test_a_run_that_prunes_logs_one_line_and_one_that_does_not_stays_quiet(
     (line,) = [record.getMessage() for record in caplog.records
                if record.name == "orderflow.retention"]
     assert line.startswith("retention: pruned 1 flows, ") and "in 1 batch(es)" in line
+
+
+def test_a_closing_app_stops_pruning_after_the_current_batch(shop: Shop) -> None:
+    for _ in range(3):
+        shop.place(style="hybrid")
+    shop.settle()
+    shop.pass_time("P91D")
+    stopping = iter([False, True])
+
+    pruned = shop.runtime.bus.prune(batch=1, stopping=lambda: next(stopping))
+
+    assert pruned.batches == 1 and pruned.flows == 1
