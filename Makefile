@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 export HOST PORT
 
-.PHONY: run test test-fast test-browser lint bench bench-pages demo wiring migrate screenshots clean
+.PHONY: run test test-fast test-browser lint bench bench-pages bench-retention demo wiring migrate screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ bench: install
 # Not part of `make bench`: the first run makes a 1,000,000-order SQLite file (about 10 GB).
 bench-pages: install
 	$(BIN)/python -m bench.pages
+
+# Not part of `make bench`: the first run makes a 100,000-order SQLite file (about 1 GB).
+bench-retention: install
+	$(BIN)/python -m bench.retention
 
 demo: install
 	$(BIN)/orderflow demo

@@ -7,7 +7,8 @@ import contextlib
 import logging
 import os
 import secrets
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -27,6 +28,9 @@ from app.modules.shipping.carrier import SimulatedCarrier
 
 __version__ = "0.1.0"
 TICK_SECONDS = 1
+PRUNE_EVERY_SECONDS = 300  # retention (ORDERFLOW_RETAIN_FINISHED): far less often than the tick
+PRUNE_JITTER_SECONDS = 60  # so that replicas started together do not prune in step
+PRUNE_BATCHES_PER_RUN = 50  # 10,000 flows at most per run; a backlog is worked off over runs
 
 
 @dataclass
@@ -38,6 +42,7 @@ class Runtime:
     admin_token: str | None
     data_dir: Path
     scheduler: BackgroundScheduler | None = None
+    stopping: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def start(self) -> None:
         """Recover what an earlier process left undelivered, then keep dispatching: worker
@@ -50,13 +55,23 @@ class Runtime:
         self.scheduler.add_job(self.tick, "interval", seconds=TICK_SECONDS,
                                id="tick", coalesce=True, misfire_grace_time=None,
                                max_instances=1)
+        if self.settings.retain_finished is not None:
+            self.scheduler.add_job(self.prune, "interval", seconds=PRUNE_EVERY_SECONDS,
+                                   jitter=PRUNE_JITTER_SECONDS, id="prune", coalesce=True,
+                                   misfire_grace_time=None, max_instances=1)
         self.scheduler.start()
 
     def tick(self) -> None:
         """Every second: fire due deadlines, pick up due deliveries."""
         self.bus.tick()
 
+    def prune(self) -> None:
+        """Every few minutes: delete the message log of finished flows past retention, in
+        small batches (``MessageBus.prune`` logs a line when it pruned something)."""
+        self.bus.prune(max_batches=PRUNE_BATCHES_PER_RUN, stopping=self.stopping.is_set)
+
     def close(self) -> None:
+        self.stopping.set()  # a pruning run stops after its current batch
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=True)  # a running tick finishes before unwiring
             self.scheduler = None

@@ -156,6 +156,46 @@ def fixture(count: int, append: bool, days: int, seed: int | None, batch: int) -
     fixtures.run_command(_runtime(), count, append=append, days=days, seed=seed, batch=batch)
 
 
+@orderflow.command("prune")
+@click.option("--older-than", "older_than", metavar="DURATION",
+              help="Prune finished flows silent for this long (ISO-8601, e.g. P30D; "
+                   "default: ORDERFLOW_RETAIN_FINISHED).")
+@click.option("--dry-run", is_flag=True, help="Count what would go; change nothing.")
+@click.option("--batch", type=click.IntRange(1, 5000), default=200, show_default=True,
+              help="Flows per transaction.")
+@with_appcontext
+def prune(older_than: str | None, dry_run: bool, batch: int) -> None:
+    """Delete the message log, deliveries, inbox rows and closed deadlines of finished orders
+    whose last message is older than the retention period, now, batch by batch (the app does
+    it every few minutes by itself). Orders, payments, picks and shipments stay; each pruned
+    order keeps a note that its history was archived."""
+    from app.bus.retention import Pruned
+    from app.clock import parse_duration
+
+    runtime = _runtime()
+    try:
+        keep = parse_duration(older_than) if older_than else runtime.settings.retain_finished
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--older-than") from None
+    if keep is None:
+        raise click.UsageError("retention is off (ORDERFLOW_RETAIN_FINISHED=never); pass "
+                               "--older-than DURATION to prune anyway")
+    if keep.total_seconds() <= 0:
+        raise click.BadParameter("give a duration above zero", param_hint="--older-than")
+    verb = "would prune" if dry_run else "pruned"
+    batches: list[Pruned] = []
+
+    def progress(done: Pruned) -> None:
+        batches.append(done)
+        click.echo(f"batch {len(batches)}: {verb} {done.describe()} "
+                   f"({done.seconds * 1000:.0f} ms)")
+
+    total = runtime.bus.prune(keep, batch=batch, dry_run=dry_run, progress=progress)
+    cutoff = (runtime.bus.clock.now() - keep).isoformat(timespec="seconds")
+    click.echo(f"{verb} {total.describe()} of finished flows silent since before {cutoff}, "
+               f"in {total.batches} batch(es), {total.seconds:.1f} s")
+
+
 @orderflow.command("simulate", epilog=simulation.profiles_help())
 @click.option("--orders", type=click.IntRange(1, 1_000_000), default=1000, show_default=True,
               help="How many orders to place.")

@@ -23,6 +23,8 @@ DISPATCH_MODES = ("background", "inline")
 FLOWS = ("sequential", "parallel")
 LONGEST_TERM = timedelta(days=3660)
 CLOCKS = ("system", "manual")
+NEVER = "never"  # ORDERFLOW_RETAIN_FINISHED=never: keep every finished flow's log for ever
+SHORTEST_RETENTION = timedelta(hours=1)
 
 
 class ConfigError(ValueError):
@@ -48,6 +50,8 @@ class Settings:
     clock: str = "system"
     stuck_after: timedelta = timedelta(minutes=30)  # an unfinished order this silent is stuck
     data_dir: str | None = None  # the SQLite file, admin token, secret key; None: instance folder
+    # a finished flow's message log is pruned when its last message is this old; None: never
+    retain_finished: timedelta | None = timedelta(days=90)
 
     def __post_init__(self) -> None:
         _require(self.style in STYLES, "ORDERFLOW_STYLE", self.style, " | ".join(STYLES))
@@ -71,6 +75,10 @@ class Settings:
                  self.invoice_term, "a positive duration of at most P3660D, such as P30D")
         _require(timedelta(0) < self.stuck_after <= LONGEST_TERM, "ORDERFLOW_STUCK_AFTER",
                  self.stuck_after, "a duration above zero and at most P3660D")
+        _require(self.retain_finished is None
+                 or SHORTEST_RETENTION <= self.retain_finished <= LONGEST_TERM,
+                 "ORDERFLOW_RETAIN_FINISHED", self.retain_finished,
+                 "a duration of at least PT1H and at most P3660D, such as P90D, or never")
         _require(self.secret_key is None or len(self.secret_key) >= 32, "ORDERFLOW_SECRET_KEY",
                  "(hidden)", "at least 32 random characters")
         _require(1024 <= self.max_body_bytes <= 64 * 1024 * 1024, "ORDERFLOW_MAX_BODY_BYTES",
@@ -84,6 +92,11 @@ class Settings:
 
     def but(self, **changes: Any) -> Settings:
         return replace(self, **changes)
+
+
+def parse_retention(text: str) -> timedelta | None:
+    """``never`` (keep every finished flow's log) or an ISO-8601 duration."""
+    return None if text.strip().lower() == NEVER else parse_duration(text)
 
 
 def _require(ok: bool, name: str, value: object, expected: str) -> None:
@@ -136,6 +149,7 @@ _PARSERS = {
     "clock": ("ORDERFLOW_CLOCK", str),
     "stuck_after": ("ORDERFLOW_STUCK_AFTER", parse_duration),
     "data_dir": ("ORDERFLOW_DATA_DIR", str),
+    "retain_finished": ("ORDERFLOW_RETAIN_FINISHED", parse_retention),
 }
 SECRETS = ("admin_token", "secret_key")
 # ORDERFLOW_* variables that are read elsewhere (gunicorn.conf.py, the test suite), not settings
@@ -199,7 +213,7 @@ def effective(settings: Settings, environ: Mapping[str, str] | None = None
 
 def _shown(attribute: str, value: Any) -> str:
     if value is None:
-        return "(unset)"
+        return "never" if attribute == "retain_finished" else "(unset)"
     if attribute in SECRETS:
         return f"(set, {len(value)} characters)"
     if attribute == "database_url":

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from datetime import timedelta
 from types import SimpleNamespace
 
 from sqlalchemy.exc import DBAPIError
 
-from app.bus import deadlines
+from app.bus import deadlines, retention
 from app.bus.dispatcher import Dispatcher
 from app.bus.outbox import Claim, RetryPolicy
 from app.bus.unit_of_work import UnitOfWork
@@ -101,6 +103,28 @@ class MessageBus:
             uow.publish(due.message)
             uow.commit()
         return True
+
+    def prune(self, older_than: timedelta | None = None, *, batch: int = retention.BATCH,
+              max_batches: int | None = None, dry_run: bool = False,
+              progress: Callable[[retention.Pruned], None] | None = None,
+              stopping: Callable[[], bool] = lambda: False) -> retention.Pruned:
+        """Delete the log of finished flows silent for ``older_than`` (by default
+        ORDERFLOW_RETAIN_FINISHED; nothing when that is ``never``), ``batch`` flows per
+        transaction; returns the counts. One log line when it pruned something."""
+        keep = older_than or self.settings.retain_finished
+        if keep is None:
+            return retention.Pruned()
+        now = self.clock.now()
+        pruned = retention.prune(self.db, cutoff=now - keep, now=now,
+                                 flow_ends=self.wiring.flow_ends, batch=batch,
+                                 max_batches=max_batches, dry_run=dry_run, progress=progress,
+                                 stopping=stopping)
+        if pruned.flows and not dry_run:
+            retention.log.info(
+                "retention: pruned %s (finished flows silent since before %s) in %d "
+                "batch(es), %.2f s", pruned.describe(), (now - keep).isoformat(timespec="seconds"),
+                pruned.batches, pruned.seconds)
+        return pruned
 
     def close(self) -> None:
         self.dispatcher.stop()

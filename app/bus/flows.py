@@ -10,12 +10,20 @@ from datetime import datetime
 from sqlalchemy import Select, func, select, union
 from sqlalchemy.orm import Session
 
-from app.bus.log import FAILED_DEADLINE, PARKED, DeadlineRecord, DeliveryRecord, MessageRecord
+from app.bus.log import (
+    FAILED_DEADLINE,
+    PARKED,
+    ArchivedFlowRecord,
+    DeadlineRecord,
+    DeliveryRecord,
+    MessageRecord,
+)
 from app.clock import as_utc
 
 messages = MessageRecord.__table__
 deliveries = DeliveryRecord.__table__
 timers = DeadlineRecord.__table__
+archive = ArchivedFlowRecord.__table__
 
 
 def moved_since(cutoff: datetime) -> Select:
@@ -51,3 +59,16 @@ def blocked_among(session: Session, flowids: Iterable[str]) -> set[str]:
     failed = select(timers.c.flowid).where(timers.c.status == FAILED_DEADLINE,
                                            timers.c.flowid.in_(wanted))
     return set(session.execute(union(parked, failed)).scalars())
+
+
+def archived() -> Select:
+    """The flows whose history retention pruned (ADR 0016): silent on purpose, never stuck."""
+    return select(archive.c.flowid)
+
+
+def archived_among(session: Session, flowids: Iterable[str]) -> set[str]:
+    wanted = list(flowids)
+    if not wanted:
+        return set()
+    return set(session.execute(select(archive.c.flowid)
+                               .where(archive.c.flowid.in_(wanted))).scalars())

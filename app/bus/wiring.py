@@ -49,6 +49,7 @@ class Wiring:
         self._sends: dict[str, list[tuple[str, type[Command]]]] = {s: [] for s in self.styles}
         self._lookup: dict[tuple[str, str, str], Receiver] = {}
         self._order: dict[tuple[str, str], list[Receiver]] = {}
+        self._flow_ends: set[str] = set()
 
     def connect(self, style: str, message_type: type[Message], receiver: Receiver,
                 module: str | None = None) -> None:
@@ -60,6 +61,15 @@ class Wiring:
 
     def declare_sends(self, style: str, module: str, commands: Iterable[type[Command]]) -> None:
         self._sends[style].extend((module, command) for command in commands)
+
+    def end_flows_with(self, *message_types: type[Message]) -> None:
+        """Declare the message types after which a flow is finished (the composition root
+        says it for the modules: the kernel may not know them); retention reads it."""
+        self._flow_ends.update(message_type.type_name() for message_type in message_types)
+
+    @property
+    def flow_ends(self) -> frozenset[str]:
+        return frozenset(self._flow_ends)
 
     def answer(self, query_type: type[Query], handler: Receiver) -> None:
         self.queries.signal(query_type.__name__).connect(handler, weak=False)

@@ -170,7 +170,8 @@ def _order_page(order_id: str) -> dict[str, Any]:
     waiting = any(d["status"] != "done" for m in messages for d in m["deliveries"])
     return {"order": view, "messages": messages, "tasks": tasks, "invoices": invoices,
             "step": current_step(view, messages, tasks),
-            "sequence": diagrams.sequence(messages), "undoes": diagrams.undoes,
+            "sequence": "" if view["history"]["archived"] else diagrams.sequence(messages),
+            "undoes": diagrams.undoes,
             "live": view["status"] not in TERMINAL or waiting,
             "version": _version(view, messages, tasks, invoices)}
 

@@ -12,6 +12,7 @@ from app.bus.wiring import Wiring
 from app.modules import MODULES
 from app.modules.inventory import service as inventory
 from app.modules.inventory.contracts import QuoteItems
+from app.modules.orders.contracts import FLOW_ENDS
 
 
 def reactions(module: str, style: str) -> ModuleType:
@@ -33,6 +34,7 @@ def connect(wiring: Wiring) -> None:
             wiring.declare_sends(style, module, getattr(wired, "SENDS", []))
     assert sorted(CONNECTION_ORDER) == sorted(MODULES)
     wiring.answer(QuoteItems, inventory.quote)
+    wiring.end_flows_with(*FLOW_ENDS)
 
 
 def register_blueprints(app: Flask) -> None:

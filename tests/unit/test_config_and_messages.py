@@ -34,7 +34,9 @@ def test_settings_are_read_from_orderflow_variables() -> None:
     ("ORDERFLOW_RETRY_FACTOR", "many"), ("ORDERFLOW_FLOW", "sideways"),
     ("ORDERFLOW_CLOCK", "sundial"), ("ORDERFLOW_PRICE_HOLD", "PT0S"),
     ("ORDERFLOW_PRICE_HOLD", "P99999D"), ("ORDERFLOW_INVOICE_TERM", "P99999999999D"),
-    ("ORDERFLOW_INVOICE_TERM", "thirty days")])
+    ("ORDERFLOW_INVOICE_TERM", "thirty days"), ("ORDERFLOW_RETAIN_FINISHED", "PT59M"),
+    ("ORDERFLOW_RETAIN_FINISHED", "P3661D"), ("ORDERFLOW_RETAIN_FINISHED", "forever"),
+    ("ORDERFLOW_RETAIN_FINISHED", "P0D")])
 def test_a_bad_setting_names_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         from_environment({name: value})
@@ -110,3 +112,19 @@ def test_messages_logged_before_the_long_running_flows_can_still_be_read() -> No
     retrieve = message_class("orderflow.payment.RetrievePayment").model_validate({
         "order_id": "o1", "amount_cents": 2490, "method": "card", "token": "tok_ok"})
     assert retrieve.pay_by is None
+
+
+def test_retention_prunes_by_default_and_never_only_when_told() -> None:
+    assert from_environment({}).retain_finished == timedelta(days=90)
+    assert from_environment({"ORDERFLOW_RETAIN_FINISHED": "P30D"}).retain_finished == timedelta(
+        days=30)
+    assert from_environment({"ORDERFLOW_RETAIN_FINISHED": "never"}).retain_finished is None
+    assert from_environment({"ORDERFLOW_RETAIN_FINISHED": " Never "}).retain_finished is None
+
+
+def test_a_bad_retention_is_one_line_naming_the_variable() -> None:
+    with pytest.raises(ConfigError) as refused:
+        from_environment({"ORDERFLOW_RETAIN_FINISHED": "PT5M"})
+    message = str(refused.value)
+    assert message.startswith("ORDERFLOW_RETAIN_FINISHED=") and "\n" not in message
+    assert "never" in message

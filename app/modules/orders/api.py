@@ -12,7 +12,7 @@ from pydantic import Field, StringConstraints, field_validator
 from sqlalchemy import and_, or_
 from sqlmodel import Session, col, select
 
-from app.bus import deadlines, flows, outbox
+from app.bus import ArchivedHistory, archived_history, deadlines, flows, outbox
 from app.bus.outbox import load_flow
 from app.config import STYLES
 from app.http.auth import require_admin
@@ -145,7 +145,8 @@ def stuck_cutoff() -> datetime:
 def stuck_condition(cutoff: datetime) -> Any:
     unfinished = [status for status in STATUSES if status not in TERMINAL]  # index-friendly
     unfinished_and_silent = and_(col(Order.status).in_(unfinished),
-                                 col(Order.id).not_in(flows.moved_since(cutoff)))
+                                 col(Order.id).not_in(flows.moved_since(cutoff)),
+                                 col(Order.id).not_in(flows.archived()))
     return or_(unfinished_and_silent, col(Order.id).in_(flows.blocked()))
 
 
@@ -159,6 +160,7 @@ def silent_among(session: Session, orders: list[Order]) -> dict[str, datetime | 
     """The unfinished orders among these whose flow has published nothing since the cutoff,
     with the time of their last message."""
     unfinished = [order.id for order in orders if order.status not in TERMINAL]
+    unfinished = sorted(set(unfinished) - flows.archived_among(session, unfinished))
     moved, cutoff = flows.last_moved(session, unfinished), stuck_cutoff()
     return {order_id: moved.get(order_id) for order_id in unfinished
             if order_id not in moved or moved[order_id] < cutoff}
@@ -171,14 +173,30 @@ def get_timeline(path: OrderPath) -> Any:
 
 
 def timeline(order_id: str) -> dict[str, Any]:
+    """With ``history.archived`` true the messages before ``history.archived_at`` were pruned
+    after the retention period (only what came after, if anything, is listed)."""
     with runtime().bus.db.reading() as session:
         _find(session, order_id)
         envelopes, deliveries = load_flow(session, order_id)
+        history = history_view(archived_history(session, order_id))
     return {"order_id": order_id,
             "messages": [{**redacted(envelope.to_cloudevent()), "seq": envelope.seq,
                           "deliveries": [_delivery_view(row)
                                          for row in deliveries.get(envelope.id, [])]}
-                         for envelope in envelopes]}
+                         for envelope in envelopes],
+            "history": history}
+
+
+def history_view(note: ArchivedHistory | None) -> dict[str, Any]:
+    """Whether the order's message history is still there, or was archived (ADR 0016)."""
+    if note is None:
+        return {"archived": False}
+    return {"archived": True, "archived_at": timestamp(note.archived_at),
+            "messages": note.messages, "first_message_at": timestamp(note.first_message_at),
+            "last_message_at": timestamp(note.last_message_at),
+            "note": f"This order's message history was archived on "
+                    f"{note.archived_at:%Y-%m-%d} after the retention period "
+                    f"({note.messages} messages)."}
 
 
 SECRET_FIELDS = ("payment_token", "token")
@@ -203,6 +221,7 @@ def read(order_id: str) -> dict[str, Any]:
         view["stuck"] = stuck_view(outbox.parked_of_flow(session, order_id),
                                    [d for d in timers if d["status"] == "failed"],
                                    _silence(session, order))
+        view["history"] = history_view(archived_history(session, order_id))
         return view
 
 

@@ -49,3 +49,9 @@ class OrderDelivered(Event):
 
 class OrderCancelled(Event):
     reason: str
+
+
+# A flow whose log holds one of these is finished (the composition root tells the kernel, for
+# retention: ORDERFLOW_RETAIN_FINISHED); whatever follows (compensation, an invoice) is awaited
+# through deliveries and deadlines, which retention waits for too.
+FLOW_ENDS = (OrderDelivered, OrderCancelled)
