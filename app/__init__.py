@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,6 +24,8 @@ from app.http import errors, operations, system
 from app.modules import registry
 from app.modules.payment.provider import SimulatedPaymentProvider
 from app.modules.shipping.carrier import SimulatedCarrier
+from app.telemetry import health
+from app.telemetry.pulse import Pulse
 
 __version__ = "0.1.0"
 TICK_SECONDS = 1
@@ -36,6 +39,7 @@ class Runtime:
     settings: Settings
     admin_token: str | None
     scheduler: BackgroundScheduler | None = None
+    tick_pulse: Pulse | None = None  # the tick's heartbeat, for /readyz
 
     def start(self) -> None:
         """Recover what an earlier process left undelivered, then keep dispatching: worker
@@ -44,6 +48,7 @@ class Runtime:
             self.bus.settle()
         else:
             self.bus.dispatcher.start()
+        self.tick_pulse = Pulse()
         self.scheduler = BackgroundScheduler(daemon=True)
         self.scheduler.add_job(self.tick, "interval", seconds=TICK_SECONDS,
                                id="tick", coalesce=True, misfire_grace_time=None,
@@ -52,7 +57,18 @@ class Runtime:
 
     def tick(self) -> None:
         """Every second: fire due deadlines, pick up due deliveries."""
-        self.bus.tick()
+        pulse = self.tick_pulse or Pulse()
+        pulse.beat = pulse.busy_since = time.monotonic()
+        try:
+            self.bus.tick()
+        finally:
+            pulse.busy_since = None
+
+    def readiness(self) -> tuple[bool, dict, list[str]]:
+        """(ready, checks, reasons): see app.telemetry.health."""
+        running = self.scheduler is not None and self.scheduler.running
+        return health.check(self.bus, ticker_running=running, tick_pulse=self.tick_pulse,
+                            tick_seconds=TICK_SECONDS)
 
     def close(self) -> None:
         if self.scheduler is not None:

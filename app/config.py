@@ -14,6 +14,7 @@ DISPATCH_MODES = ("background", "inline")
 FLOWS = ("sequential", "parallel")
 LONGEST_TERM = timedelta(days=3660)
 CLOCKS = ("system", "manual")
+LOG_FORMATS = ("text", "json")
 
 
 class ConfigError(ValueError):
@@ -38,6 +39,10 @@ class Settings:
     invoice_term: timedelta = timedelta(days=30)
     clock: str = "system"
     stuck_after: timedelta = timedelta(minutes=30)  # an unfinished order this silent is stuck
+    log_format: str = "text"  # one line per request and per delivery: text, or JSON
+    # /readyz fails when a delivery the dispatcher could take has waited longer than this
+    ready_max_backlog_age: timedelta = timedelta(minutes=5)
+    metrics_token: str | None = None  # Bearer token of GET /metrics; None: the admin token
 
     def __post_init__(self) -> None:
         _require(self.style in STYLES, "ORDERFLOW_STYLE", self.style, " | ".join(STYLES))
@@ -61,6 +66,13 @@ class Settings:
                  self.stuck_after, "a duration above zero and at most P3660D")
         _require(self.secret_key is None or len(self.secret_key) >= 32, "ORDERFLOW_SECRET_KEY",
                  "(hidden)", "at least 32 random characters")
+        _require(self.log_format in LOG_FORMATS, "ORDERFLOW_LOG_FORMAT", self.log_format,
+                 " | ".join(LOG_FORMATS))
+        _require(timedelta(seconds=1) <= self.ready_max_backlog_age <= LONGEST_TERM,
+                 "ORDERFLOW_READY_MAX_BACKLOG_AGE", self.ready_max_backlog_age,
+                 "a duration of at least PT1S and at most P3660D, such as PT5M")
+        _require(self.metrics_token is None or len(self.metrics_token) >= 16,
+                 "ORDERFLOW_METRICS_TOKEN", "(hidden)", "at least 16 characters")
         _require(self.max_body_bytes >= 1024, "ORDERFLOW_MAX_BODY_BYTES", self.max_body_bytes,
                  "a whole number of at least 1024")
 
@@ -90,6 +102,9 @@ _PARSERS = {
     "invoice_term": ("ORDERFLOW_INVOICE_TERM", parse_duration),
     "clock": ("ORDERFLOW_CLOCK", str),
     "stuck_after": ("ORDERFLOW_STUCK_AFTER", parse_duration),
+    "log_format": ("ORDERFLOW_LOG_FORMAT", str),
+    "ready_max_backlog_age": ("ORDERFLOW_READY_MAX_BACKLOG_AGE", parse_duration),
+    "metrics_token": ("ORDERFLOW_METRICS_TOKEN", str),
 }
 
 

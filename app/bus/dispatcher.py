@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import traceback
 import uuid
 from collections import deque
@@ -23,6 +24,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from app.bus import outbox
 from app.db import is_sqlite
+from app.telemetry.pulse import Pulse
 
 if TYPE_CHECKING:
     from app.bus.bus import MessageBus
@@ -49,7 +51,7 @@ class Dispatcher:
         self.mode = mode
         self.worker = worker_id()
         self._threads_wanted = threads
-        self._poll = poll_seconds
+        self.poll_seconds = poll_seconds
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -57,6 +59,7 @@ class Dispatcher:
         self._shared: deque[outbox.Claim] = deque()
         self._lock = threading.Lock()
         self._passes = 0
+        self.pulses: dict[str, Pulse] = {}  # per background thread, for /readyz
 
     def claimant(self) -> str | None:
         """Who new deliveries are claimed for at publication: this worker, when it will run
@@ -124,6 +127,17 @@ class Dispatcher:
     # --- one delivery ---------------------------------------------------------------------------
     def _deliver(self, claim: outbox.Claim) -> None:
         """Never raises: whatever goes wrong is written down for a retry, or logged."""
+        pulse: Pulse | None = getattr(self._local, "pulse", None)
+        if pulse is None:
+            self._attempt(claim)
+            return
+        pulse.busy_since = time.monotonic()
+        try:
+            self._attempt(claim)
+        finally:
+            pulse.busy_since = None
+
+    def _attempt(self, claim: outbox.Claim) -> None:
         if claim.already_processed:
             self._guarded(self._finish_duplicate, claim)
             return
@@ -214,14 +228,26 @@ class Dispatcher:
         if self._threads:
             return
         self._stopping.clear()
-        for number in range(self._threads_wanted):
-            thread = threading.Thread(target=self._loop, name=f"orderflow-dispatch-{number}",
-                                      daemon=True)
+        for name in self.thread_names():
+            pulse = self.pulses[name] = Pulse()
+            thread = threading.Thread(target=self._loop, args=(pulse,), name=name, daemon=True)
             self._threads.append(thread)
             thread.start()
 
-    def _loop(self) -> None:
+    def thread_names(self) -> list[str]:
+        return [f"orderflow-dispatch-{number}" for number in range(self._threads_wanted)]
+
+    def threads(self) -> dict[str, tuple[threading.Thread | None, Pulse]]:
+        """Each background thread this dispatcher should run, by name: the thread (None when
+        it is not started) and its pulse."""
+        running = {thread.name: thread for thread in self._threads}
+        return {name: (running.get(name), self.pulses.get(name) or Pulse())
+                for name in self.thread_names()}
+
+    def _loop(self, pulse: Pulse) -> None:
+        self._local.pulse = pulse
         while not self._stopping.is_set():
+            pulse.beat = time.monotonic()
             try:
                 attempted = self.run_once()
             except OperationalError as error:  # database busy or briefly away: try again soon
@@ -231,7 +257,7 @@ class Dispatcher:
                 log.exception("dispatch pass failed")
                 attempted = 0
             if attempted == 0:
-                self._wake.wait(self._poll)
+                self._wake.wait(self.poll_seconds)
                 self._wake.clear()
 
     def stop(self, timeout: float = 10.0) -> None:

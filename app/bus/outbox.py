@@ -304,3 +304,25 @@ def replay(session: Session, delivery_id: int, now: datetime) -> bool:
 def delivery_status(session: Session, delivery_id: int) -> str | None:
     return session.execute(select(deliveries.c.status)
                            .where(deliveries.c.id == delivery_id)).scalar()
+
+
+# --- the backlog, for /readyz and /metrics --------------------------------------------------------
+def _oldest_due(status: str):  # type: ignore[no-untyped-def]
+    return (select(deliveries.c.next_attempt_at)
+            .where(deliveries.c.status == status, deliveries.c.next_attempt_at <= bindparam("now"),
+                   ~_EARLIER_UNFINISHED)
+            .order_by(deliveries.c.next_attempt_at).limit(1))
+
+
+_OLDEST_DUE = [_oldest_due(status) for status in WAITING]  # one index range scan per status
+
+
+def oldest_due(session: Session, now: datetime) -> datetime | None:
+    """Since when the longest-waiting delivery the dispatcher could take now has been due: a
+    pending one, or a failed one whose retry time has come. Parked deliveries, failed ones
+    waiting for their retry, and those queued behind an unfinished earlier message of their
+    flow (a parked one, say) are not counted: they wait on purpose."""
+    connection = session.connection()
+    found = [connection.execute(statement, {"now": now}).scalar() for statement in _OLDEST_DUE]
+    times = [as_utc(value) for value in found if value is not None]
+    return min(times) if times else None

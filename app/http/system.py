@@ -6,7 +6,6 @@ from typing import Any, Literal
 
 from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import text
 
 from app import wiring_report
 from app.config import STYLES
@@ -20,13 +19,28 @@ class WiringQuery(BaseModel):
     style: Literal[STYLES] | None = None  # type: ignore[valid-type]
 
 
+class ReadyBody(BaseModel):
+    status: Literal["ready", "not ready"]
+    reasons: list[str] | None = None
+    checks: dict[str, dict[str, Any]]
+
+
 @blueprint.get("/healthz")
 def health() -> Any:
-    """Is the process up and can it reach its database?"""
-    with runtime().bus.db.reading() as session:
-        session.execute(text("SELECT 1"))
+    """Liveness: the process answers. It does not touch the database (see ``/readyz``)."""
     return {"status": "ok", "style": runtime().settings.style,
             "dispatch": runtime().settings.dispatch}
+
+
+@blueprint.get("/readyz", responses={200: ReadyBody, 503: ReadyBody})
+def ready() -> Any:
+    """Readiness: the database answers, its migrations are at head, the dispatcher's threads
+    and the deadline ticker are alive, and no delivery has waited longer than
+    ORDERFLOW_READY_MAX_BACKLOG_AGE. 503 with the reasons otherwise."""
+    ok, checks, reasons = runtime().readiness()
+    if ok:
+        return {"status": "ready", "checks": checks}
+    return {"status": "not ready", "reasons": reasons, "checks": checks}, 503
 
 
 @blueprint.get("/api/wiring")
