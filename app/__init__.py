@@ -13,6 +13,8 @@ from types import SimpleNamespace
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from flask_openapi3 import Info, OpenAPI
+from opentelemetry.trace import TracerProvider
+from prometheus_client import CollectorRegistry
 
 from app import cli, dashboard
 from app.bus import MessageBus
@@ -22,10 +24,13 @@ from app.config import Settings, from_environment
 from app.db import Database, make_engine
 from app.http import errors, operations, system
 from app.modules import registry
+from app.modules.orders.metrics import orders_gauge
 from app.modules.payment.provider import SimulatedPaymentProvider
 from app.modules.shipping.carrier import SimulatedCarrier
-from app.telemetry import health
+from app.telemetry import health, logs, metrics, web
+from app.telemetry.instruments import Telemetry
 from app.telemetry.pulse import Pulse
+from app.telemetry.tracing import Tracing
 
 __version__ = "0.1.0"
 TICK_SECONDS = 1
@@ -38,12 +43,15 @@ class Runtime:
     bus: MessageBus
     settings: Settings
     admin_token: str | None
+    metrics: CollectorRegistry  # this app's gauges, read from the database at scrape time
     scheduler: BackgroundScheduler | None = None
     tick_pulse: Pulse | None = None  # the tick's heartbeat, for /readyz
 
     def start(self) -> None:
         """Recover what an earlier process left undelivered, then keep dispatching: worker
-        threads in background mode; in both modes a tick that picks up due retries."""
+        threads in background mode; in both modes a tick that picks up due retries. The
+        log lines go out in ORDERFLOW_LOG_FORMAT from now on."""
+        logs.configure(self.settings.log_format)
         if self.settings.dispatch == "inline":
             self.bus.settle()
         else:
@@ -76,10 +84,17 @@ class Runtime:
             self.scheduler = None
         self.bus.close()
         self.bus.db.dispose()
+        self.bus.telemetry.shutdown()  # sends the spans still waiting for the exporter
+
+
+ORDERS_GAUGE_SECONDS = 10.0  # orders by status and style: a GROUP BY, read this often at most
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
-               adapters: SimpleNamespace | None = None) -> OpenAPI:
+               adapters: SimpleNamespace | None = None,
+               tracer_provider: TracerProvider | None = None) -> OpenAPI:
+    """``tracer_provider``: where spans go (default: from the OTEL_* variables, see
+    app.telemetry.tracing)."""
     settings = settings or from_environment()
     app = OpenAPI(__name__, info=Info(title="orderflow", version=__version__),
                   doc_prefix="/api", doc_url="/openapi.json",
@@ -89,11 +104,16 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     db = Database(make_engine(database_url(settings, app.instance_path)))
+    tracing = Tracing(tracer_provider)
     bus = MessageBus(db, settings, clock or default_clock(settings, db),
-                     adapters or simulated_adapters(settings))
+                     adapters or simulated_adapters(settings), Telemetry(tracing))
     registry.connect(bus.wiring)
     bus.wiring.validate()
-    app.extensions["orderflow"] = Runtime(bus, settings, admin_token(settings, app.instance_path))
+    gauges = metrics.app_registry(db, bus.clock.now,
+                                  [metrics.Cached(orders_gauge, ORDERS_GAUGE_SECONDS)])
+    app.extensions["orderflow"] = Runtime(bus, settings, admin_token(settings, app.instance_path),
+                                          gauges)
+    web.register(app, tracing)
     errors.register(app)
     app.register_api(system.blueprint)
     app.register_api(operations.blueprint)

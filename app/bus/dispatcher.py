@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("orderflow.dispatcher")
 CLAIM_BATCH = 20
 LOOK_EVERY = 10  # passes: even while new work keeps coming, due retries get their turn
+# a delivery attempt's outcome (its log line, its span, orderflow_deliveries_total)
+DONE, DUPLICATE, DEFERRED, LOST, UNRECORDED = "done", "duplicate", "deferred", "lost", "unrecorded"
 
 
 class ReceiverDidNotCommit(RuntimeError):
@@ -126,34 +128,38 @@ class Dispatcher:
 
     # --- one delivery ---------------------------------------------------------------------------
     def _deliver(self, claim: outbox.Claim) -> None:
-        """Never raises: whatever goes wrong is written down for a retry, or logged."""
+        """Never raises: whatever goes wrong is written down for a retry, or logged. Each
+        attempt is a span, a log line and two metrics (app.telemetry.instruments)."""
         pulse: Pulse | None = getattr(self._local, "pulse", None)
-        if pulse is None:
-            self._attempt(claim)
-            return
-        pulse.busy_since = time.monotonic()
+        if pulse is not None:
+            pulse.busy_since = time.monotonic()
         try:
-            self._attempt(claim)
+            with self.bus.telemetry.delivering(claim) as record:
+                record(self._attempt(claim))
         finally:
-            pulse.busy_since = None
+            if pulse is not None:
+                pulse.busy_since = None
 
-    def _attempt(self, claim: outbox.Claim) -> None:
+    def _attempt(self, claim: outbox.Claim) -> str:
+        """Run one delivery; returns its outcome: done, duplicate (done before), deferred
+        (an earlier message of the flow comes first), lost (no longer ours), failed (to be
+        retried), parked, or unrecorded (the bookkeeping failed; the lease will expire)."""
         if claim.already_processed:
-            self._guarded(self._finish_duplicate, claim)
-            return
+            return self._guarded(self._finish_duplicate, claim)
         try:
             self._run_receiver(claim)
         except outbox.WaitForEarlier:
-            self._guarded(self._release, claim)
+            return self._guarded(self._release, claim)
         except outbox.ClaimLost:
             log.info("%s: delivery %s is no longer ours", claim.receiver, claim.delivery_id)
+            return LOST
         except IntegrityError as error:
             if _is_duplicate(error):
-                self._guarded(self._finish_duplicate, claim)
-            else:
-                self._guarded(self._fail, claim, error)
+                return self._guarded(self._finish_duplicate, claim)
+            return self._guarded(self._fail, claim, error)
         except Exception as error:
-            self._guarded(self._fail, claim, error)
+            return self._guarded(self._fail, claim, error)
+        return DONE
 
     def _run_receiver(self, claim: outbox.Claim) -> None:
         envelope = claim.envelope
@@ -170,24 +176,27 @@ class Dispatcher:
         elif not uow.committed:
             raise ReceiverDidNotCommit("the receiver left its unit of work without committing")
 
-    def _guarded(self, bookkeeping, claim: outbox.Claim, *args) -> None:  # type: ignore[no-untyped-def]
+    def _guarded(self, bookkeeping, claim: outbox.Claim, *args) -> str:  # type: ignore[no-untyped-def]
         """Bookkeeping that fails (the database went away) leaves the lease to expire."""
         try:
-            bookkeeping(claim, *args)
+            return bookkeeping(claim, *args)
         except Exception:
             log.exception("could not record the outcome of delivery %s", claim.delivery_id)
+            return UNRECORDED
 
-    def _finish_duplicate(self, claim: outbox.Claim) -> None:
+    def _finish_duplicate(self, claim: outbox.Claim) -> str:
         with self.bus.db.session() as session:
             outbox.mark_duplicate_done(session, claim.delivery_id, self.bus.clock.now())
             session.commit()
+        return DUPLICATE
 
-    def _release(self, claim: outbox.Claim) -> None:
+    def _release(self, claim: outbox.Claim) -> str:
         with self.bus.db.session() as session:
             outbox.release(session, claim.delivery_id, self.worker)
             session.commit()
+        return DEFERRED
 
-    def _fail(self, claim: outbox.Claim, error: Exception) -> None:
+    def _fail(self, claim: outbox.Claim, error: Exception) -> str:
         text = "".join(traceback.format_exception_only(error)).strip()
         with self.bus.db.session() as session:
             status = outbox.record_failure(session, claim.delivery_id, self.worker, text,
@@ -195,6 +204,7 @@ class Dispatcher:
             session.commit()
         log.warning("%s failed on %s (%s): %s", claim.receiver, claim.envelope.short_type,
                     status or "no longer ours", text)
+        return status or LOST
 
     # --- new work -------------------------------------------------------------------------------
     def notify(self, claims: list[outbox.Claim]) -> None:

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from flask import Response
 from flask_openapi3 import APIBlueprint, Tag
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ConfigDict
 
 from app import wiring_report
 from app.config import STYLES
+from app.http.auth import require_metrics_reader
+from app.http.errors import ErrorBody
 from app.http.formats import runtime
+from app.telemetry import metrics
 
 blueprint = APIBlueprint("system", __name__, abp_tags=[Tag(name="system")])
 
@@ -41,6 +46,17 @@ def ready() -> Any:
     if ok:
         return {"status": "ready", "checks": checks}
     return {"status": "not ready", "reasons": reasons, "checks": checks}, 503
+
+
+@blueprint.get("/metrics", responses={200: None, 401: ErrorBody, 403: ErrorBody})
+def prometheus_metrics() -> Any:
+    """Prometheus text format: messages published, deliveries and their durations, HTTP
+    requests (added up over every gunicorn worker), and gauges read from the database now
+    (backlog, its oldest age, dead letters, due deadlines, orders by status and style).
+    Needs ``Authorization: Bearer <ORDERFLOW_METRICS_TOKEN, else the admin token>``."""
+    require_metrics_reader()
+    return Response(metrics.exposition(runtime().metrics), mimetype=None,
+                    content_type=CONTENT_TYPE_LATEST)
 
 
 @blueprint.get("/api/wiring")
