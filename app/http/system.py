@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from flask import Response
 from flask_openapi3 import APIBlueprint, Tag
-from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from pydantic import BaseModel, ConfigDict
 
 from app import wiring_report
@@ -56,7 +56,7 @@ def prometheus_metrics() -> Any:
     Needs ``Authorization: Bearer <ORDERFLOW_METRICS_TOKEN, else the admin token>``."""
     require_metrics_reader()
     return Response(metrics.exposition(runtime().metrics), mimetype=None,
-                    content_type=CONTENT_TYPE_LATEST)
+                    content_type=CONTENT_TYPE_PLAIN_0_0_4)
 
 
 @blueprint.get("/api/wiring")
