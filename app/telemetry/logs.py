@@ -14,7 +14,7 @@ from pythonjsonlogger.json import JsonFormatter
 from app.telemetry.tracing import current_ids
 
 TEXT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
+JSON_FIELDS = "%(levelname)s %(name)s %(message)s"
 _MARK = "_orderflow_handler"
 
 
@@ -45,9 +45,8 @@ class TextFormatter(logging.Formatter):
 
 def formatter(log_format: str) -> logging.Formatter:
     if log_format == "json":
-        return JsonFormatter(JSON_FIELDS, rename_fields={"asctime": "time",
-                                                          "levelname": "level",
-                                                          "name": "logger"})
+        return JsonFormatter(JSON_FIELDS, timestamp="time",  # ISO 8601, UTC
+                             rename_fields={"levelname": "level", "name": "logger"})
     return TextFormatter(TEXT)
 
 
@@ -77,7 +76,12 @@ def gunicorn_logconfig(log_format: str) -> dict[str, Any] | None:
         "version": 1, "disable_existing_loggers": False,
         "formatters": {"json": {"()": "app.telemetry.logs.formatter", "log_format": "json"}},
         "handlers": {"error": {"class": "logging.StreamHandler", "formatter": "json",
-                               "stream": "ext://sys.stderr"}},
+                               "stream": "ext://sys.stderr"},
+                     "access": {"class": "logging.StreamHandler", "formatter": "json",
+                                "stream": "ext://sys.stdout"}},
+        "root": {"level": "WARNING", "handlers": []},  # the app's own handler comes later
         "loggers": {"gunicorn.error": {"level": "INFO", "handlers": ["error"],
-                                       "propagate": False}},
+                                       "propagate": False},
+                    "gunicorn.access": {"level": "INFO", "handlers": ["access"],
+                                        "propagate": False}},
     }
