@@ -232,3 +232,34 @@ def test_an_unusable_request_id_is_replaced(make_app: Callable[..., Flask], give
 
     assert response.headers["X-Request-ID"] != given
     assert len(response.headers["X-Request-ID"]) == 32
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_a_deadline_fired_weeks_later_continues_the_orders_trace(
+        make_app: Callable[..., Flask], spans: Any, clock: Any, style: str) -> None:
+    """A VIP's invoice falls due after 30 days: a deadline's message, published by the tick in
+    no request, still belongs to the trace of the order."""
+    provider, exporter = spans
+    app = make_app(tracer_provider=provider)
+    response = app.test_client().post("/api/orders", json={
+        **ORDER, "customer": {**ORDER["customer"], "vip": True},
+        "items": [{"sku": "sku-2", "quantity": 1}], "style": style})
+    order_id = response.get_json()["id"]
+    bus = app.extensions["orderflow"].bus
+    bus.settle()
+    exporter.clear()
+
+    clock.advance("P31D")
+    bus.settle()
+    messages = timeline(app, order_id)
+    finished = exporter.get_finished_spans()
+
+    due = [m for m in messages if m["type"].endswith(".InvoiceDue")]
+    assert len(due) == 1
+    (published,) = [s for s in by_kind(finished, SpanKind.PRODUCER)
+                    if s.attributes["messaging.message.id"] == due[0]["id"]]
+    first_traceparent = messages[0]["traceparent"]
+    assert f"{published.context.trace_id:032x}" == first_traceparent.split("-")[1]
+    processed = [s for s in by_kind(finished, SpanKind.CONSUMER)
+                 if s.attributes["orderflow.flow_id"] == order_id]
+    assert processed and {s.context.trace_id for s in processed} == {published.context.trace_id}
