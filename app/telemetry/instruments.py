@@ -51,10 +51,9 @@ class Telemetry:
                 span.set_attribute("orderflow.outcome", outcome)
                 if outcome in TROUBLE:
                     span.set_status(Status(StatusCode.ERROR, outcome))
-                level = logging.WARNING if outcome in TROUBLE else logging.INFO
-                if delivery_log.isEnabledFor(level):
-                    delivery_log.log(
-                        level, "%s %s -> %s: %s (%.1f ms)", envelope.short_type,
+                if delivery_log.isEnabledFor(logging.INFO):  # a failure also has its warning
+                    delivery_log.info(
+                        "%s %s -> %s: %s (%.1f ms)", envelope.short_type,
                         envelope.id, claim.receiver, outcome, seconds * 1000,
                         extra={"flow_id": envelope.flowid, "message_id": envelope.id,
                                "message_type": envelope.type, "receiver": claim.receiver,
