@@ -87,7 +87,7 @@ class Runtime:
         self.bus.telemetry.shutdown()  # sends the spans still waiting for the exporter
 
 
-ORDERS_GAUGE_SECONDS = 10.0  # orders by status and style: a GROUP BY, read this often at most
+ORDERS_GAUGE_SECONDS = 30.0  # orders by status and style: a GROUP BY, read this often at most
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
