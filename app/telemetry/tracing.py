@@ -35,12 +35,17 @@ def provider_from_environment(environ: Mapping[str, str] | None = None) -> Trace
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 
-    named = "OTEL_SERVICE_NAME" in environ or "service.name=" in environ.get(
-        "OTEL_RESOURCE_ATTRIBUTES", "")
-    provider = SdkTracerProvider(resource=Resource.create({} if named else
-                                                          {"service.name": SYSTEM}))
-    if environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or environ.get(
-            "OTEL_EXPORTER_OTLP_ENDPOINT"):
+    attributes = {}
+    if environ.get("OTEL_SERVICE_NAME"):
+        attributes["service.name"] = environ["OTEL_SERVICE_NAME"]
+    elif "service.name=" not in environ.get("OTEL_RESOURCE_ATTRIBUTES", ""):
+        attributes["service.name"] = SYSTEM
+    exporting = bool(environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+                     or environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
+    # Runtime.close shuts it down; at exit too only when there is something to send
+    provider = SdkTracerProvider(resource=Resource.create(attributes),
+                                 shutdown_on_exit=exporting)
+    if exporting:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 

@@ -201,11 +201,12 @@ def json_lines() -> Iterator[io.StringIO]:
     logging.getLogger("orderflow").setLevel(orderflow_level)
 
 
+@pytest.mark.parametrize("style", STYLES)
 def test_json_logs_of_one_order_carry_its_flow_id_and_trace_id(
-        make_app: Callable[..., Flask], json_lines: io.StringIO) -> None:
+        make_app: Callable[..., Flask], json_lines: io.StringIO, style: str) -> None:
     app = make_app()
 
-    order_id, response = place(app, "hybrid", {"X-Request-ID": "req-42"})
+    order_id, response = place(app, style, {"X-Request-ID": "req-42"})
     app.extensions["orderflow"].bus.settle()
     messages = timeline(app, order_id)
     lines = [json.loads(line) for line in json_lines.getvalue().splitlines()]
