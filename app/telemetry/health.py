@@ -79,7 +79,8 @@ def threads_check(mode: str, threads: dict[str, tuple[threading.Thread | None, P
         running = thread is not None and thread.is_alive()
         views.append({"name": name, "running": running, **pulse.view(now)})
         why = (None if running else "is not running") or judge(
-            pulse, now, period=period, busy_limit=lease.total_seconds())
+            pulse, now, period=period, busy_limit=lease.total_seconds(),
+            work="one delivery")
         if why:
             reasons.append(f"dispatcher: thread {name} {why}")
     return Check(not reasons, {"mode": mode, "threads": views}, tuple(reasons))
@@ -92,7 +93,8 @@ def ticker_check(running: bool, pulse: Pulse | None, *, period: float,
     if not running or pulse is None:
         return Check(False, {"running": False}, ("ticker: the scheduler is not running",))
     now = time.monotonic()
-    why = judge(pulse, now, period=period, busy_limit=busy_limit.total_seconds())
+    why = judge(pulse, now, period=period, busy_limit=busy_limit.total_seconds(),
+                work="one tick")
     return Check(why is None, {"running": True, **pulse.view(now)},
                  (f"ticker: the tick {why}",) if why else ())
 

@@ -22,13 +22,14 @@ class Pulse:
         return {"last_pass_seconds_ago": round(now - self.beat, 3), "busy_for_seconds": busy}
 
 
-def judge(pulse: Pulse, now: float, *, period: float, busy_limit: float) -> str | None:
+def judge(pulse: Pulse, now: float, *, period: float, busy_limit: float,
+          work: str = "one piece of work") -> str | None:
     """Why this loop is not alive, or None. Idle: its pass began within three periods plus
     slack. Busy: for less than ``busy_limit`` seconds."""
     if pulse.busy_since is not None:
         busy = now - pulse.busy_since
-        return (f"has been busy with one piece of work for {busy:.0f} s (limit "
-                f"{busy_limit:.0f} s)") if busy > busy_limit else None
+        return (f"has been in {work} for {busy:.0f} s (limit {busy_limit:.0f} s)"
+                if busy > busy_limit else None)
     quiet = now - pulse.beat
     limit = 3 * period + SLACK_SECONDS
     return f"has not begun a pass for {quiet:.0f} s (limit {limit:.0f} s)" if quiet > limit \

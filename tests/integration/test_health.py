@@ -212,5 +212,5 @@ def test_a_loop_is_judged_by_its_last_pass_or_by_how_long_its_work_runs() -> Non
     assert judge(idle_long, now, period=1, busy_limit=30) == \
         "has not begun a pass for 14 s (limit 13 s)"
     assert judge(long_delivery, now, period=1, busy_limit=30) is None
-    assert judge(stuck, now, period=1, busy_limit=30) == \
-        "has been busy with one piece of work for 31 s (limit 30 s)"
+    assert judge(stuck, now, period=1, busy_limit=30, work="one delivery") == \
+        "has been in one delivery for 31 s (limit 30 s)"
