@@ -8,12 +8,15 @@ import logging
 import os
 import secrets
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from flask_openapi3 import Info, OpenAPI
+from opentelemetry.trace import TracerProvider
+from prometheus_client import CollectorRegistry
 
 from app import cli, dashboard
 from app.bus import MessageBus
@@ -23,8 +26,13 @@ from app.config import Settings, check_data_dir, from_environment, unknown_varia
 from app.db import Database, make_engine
 from app.http import errors, operations, system
 from app.modules import registry
+from app.modules.orders.metrics import orders_gauge
 from app.modules.payment.provider import SimulatedPaymentProvider
 from app.modules.shipping.carrier import SimulatedCarrier
+from app.telemetry import health, logs, metrics, web
+from app.telemetry.instruments import Telemetry
+from app.telemetry.pulse import Pulse
+from app.telemetry.tracing import Tracing
 
 __version__ = "0.1.0"
 TICK_SECONDS = 1
@@ -41,16 +49,21 @@ class Runtime:
     settings: Settings
     admin_token: str | None
     data_dir: Path
+    metrics: CollectorRegistry  # this app's gauges, read from the database at scrape time
     scheduler: BackgroundScheduler | None = None
+    tick_pulse: Pulse | None = None  # the tick's heartbeat, for /readyz
     stopping: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def start(self) -> None:
         """Recover what an earlier process left undelivered, then keep dispatching: worker
-        threads in background mode; in both modes a tick that picks up due retries."""
+        threads in background mode; in both modes a tick that picks up due retries. The
+        log lines go out in ORDERFLOW_LOG_FORMAT from now on."""
+        logs.configure(self.settings.log_format)
         if self.settings.dispatch == "inline":
             self.bus.settle()
         else:
             self.bus.dispatcher.start()
+        self.tick_pulse = Pulse()
         self.scheduler = BackgroundScheduler(daemon=True)
         self.scheduler.add_job(self.tick, "interval", seconds=TICK_SECONDS,
                                id="tick", coalesce=True, misfire_grace_time=None,
@@ -63,7 +76,18 @@ class Runtime:
 
     def tick(self) -> None:
         """Every second: fire due deadlines, pick up due deliveries."""
-        self.bus.tick()
+        pulse = self.tick_pulse or Pulse()
+        pulse.beat = pulse.busy_since = time.monotonic()
+        try:
+            self.bus.tick()
+        finally:
+            pulse.busy_since = None
+
+    def readiness(self) -> tuple[bool, dict, list[str]]:
+        """(ready, checks, reasons): see app.telemetry.health."""
+        running = self.scheduler is not None and self.scheduler.running
+        return health.check(self.bus, ticker_running=running, tick_pulse=self.tick_pulse,
+                            tick_seconds=TICK_SECONDS)
 
     def prune(self) -> None:
         """Every few minutes: delete the message log of finished flows past retention, in
@@ -77,10 +101,17 @@ class Runtime:
             self.scheduler = None
         self.bus.close()
         self.bus.db.dispose()
+        self.bus.telemetry.shutdown()  # sends the spans still waiting for the exporter
+
+
+ORDERS_GAUGE_SECONDS = 30.0  # orders by status and style: a GROUP BY, read this often at most
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
-               adapters: SimpleNamespace | None = None) -> OpenAPI:
+               adapters: SimpleNamespace | None = None,
+               tracer_provider: TracerProvider | None = None) -> OpenAPI:
+    """``tracer_provider``: where spans go (default: from the OTEL_* variables, see
+    app.telemetry.tracing)."""
     if settings is None:
         settings = from_environment()
         for warning in unknown_variables():
@@ -94,12 +125,16 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     app.json.sort_keys = False  # type: ignore[attr-defined]
     data_dir = check_data_dir(settings, app.instance_path)
     db = Database(make_engine(database_url(settings, str(data_dir))))
+    tracing = Tracing(tracer_provider)
     bus = MessageBus(db, settings, clock or default_clock(settings, db),
-                     adapters or simulated_adapters(settings))
+                     adapters or simulated_adapters(settings), Telemetry(tracing))
     registry.connect(bus.wiring)
     bus.wiring.validate()
+    gauges = metrics.app_registry(db, bus.clock.now,
+                                  [metrics.Cached(orders_gauge, ORDERS_GAUGE_SECONDS)])
     app.extensions["orderflow"] = Runtime(bus, settings, admin_token(settings, str(data_dir)),
-                                          data_dir)
+                                          data_dir, gauges)
+    web.register(app, tracing)
     errors.register(app)
     app.register_api(system.blueprint)
     app.register_api(operations.blueprint)

@@ -25,6 +25,7 @@ LONGEST_TERM = timedelta(days=3660)
 CLOCKS = ("system", "manual")
 NEVER = "never"  # ORDERFLOW_RETAIN_FINISHED=never: keep every finished flow's log for ever
 SHORTEST_RETENTION = timedelta(hours=1)
+LOG_FORMATS = ("text", "json")
 
 
 class ConfigError(ValueError):
@@ -52,6 +53,10 @@ class Settings:
     data_dir: str | None = None  # the SQLite file, admin token, secret key; None: instance folder
     # a finished flow's message log is pruned when its last message is this old; None: never
     retain_finished: timedelta | None = timedelta(days=90)
+    log_format: str = "text"  # one line per request and per delivery: text, or JSON
+    # /readyz fails when a delivery the dispatcher could take has waited longer than this
+    ready_max_backlog_age: timedelta = timedelta(minutes=5)
+    metrics_token: str | None = None  # Bearer token of GET /metrics; None: the admin token
 
     def __post_init__(self) -> None:
         _require(self.style in STYLES, "ORDERFLOW_STYLE", self.style, " | ".join(STYLES))
@@ -89,6 +94,13 @@ class Settings:
                  "postgresql+psycopg://user:password@host/orderflow")
         _require(self.admin_token is None or len(self.admin_token) >= 16,
                  "ORDERFLOW_ADMIN_TOKEN", "(hidden)", "at least 16 characters")
+        _require(self.log_format in LOG_FORMATS, "ORDERFLOW_LOG_FORMAT", self.log_format,
+                 " | ".join(LOG_FORMATS))
+        _require(timedelta(seconds=1) <= self.ready_max_backlog_age <= LONGEST_TERM,
+                 "ORDERFLOW_READY_MAX_BACKLOG_AGE", self.ready_max_backlog_age,
+                 "a duration of at least PT1S and at most P3660D, such as PT5M")
+        _require(self.metrics_token is None or len(self.metrics_token) >= 16,
+                 "ORDERFLOW_METRICS_TOKEN", "(hidden)", "at least 16 characters")
 
     def but(self, **changes: Any) -> Settings:
         return replace(self, **changes)
@@ -150,8 +162,11 @@ _PARSERS = {
     "stuck_after": ("ORDERFLOW_STUCK_AFTER", parse_duration),
     "data_dir": ("ORDERFLOW_DATA_DIR", str),
     "retain_finished": ("ORDERFLOW_RETAIN_FINISHED", parse_retention),
+    "log_format": ("ORDERFLOW_LOG_FORMAT", str),
+    "ready_max_backlog_age": ("ORDERFLOW_READY_MAX_BACKLOG_AGE", parse_duration),
+    "metrics_token": ("ORDERFLOW_METRICS_TOKEN", str),
 }
-SECRETS = ("admin_token", "secret_key")
+SECRETS = ("admin_token", "secret_key", "metrics_token")
 # ORDERFLOW_* variables that are read elsewhere (gunicorn.conf.py, the test suite), not settings
 OTHER_VARIABLES = ("ORDERFLOW_ACCESS_LOG",)
 

@@ -39,10 +39,11 @@ def wait_for(condition: Callable[[], Any], timeout: float = 20.0, every: float =
 
 
 def build_app(url: str, *, clock: ManualClock | None = None, seed: bool = True,
-              **settings: Any) -> Flask:
+              tracer_provider: Any = None, **settings: Any) -> Flask:
     settings.setdefault("dispatch", "inline")
     settings.setdefault("admin_token", ADMIN)
-    app = create_app(Settings(database_url=url, **settings), clock=clock or ManualClock())
+    app = create_app(Settings(database_url=url, **settings), clock=clock or ManualClock(),
+                     tracer_provider=tracer_provider)
     runtime = app.extensions["orderflow"]
     load_models()
     SQLModel.metadata.create_all(runtime.bus.db.engine)

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 from sqlalchemy.exc import DBAPIError
 
-from app.bus import deadlines, retention
+from app.bus import deadlines, outbox, retention
 from app.bus.dispatcher import Dispatcher
 from app.bus.outbox import Claim, RetryPolicy
 from app.bus.unit_of_work import UnitOfWork
@@ -17,14 +17,17 @@ from app.bus.wiring import Wiring
 from app.clock import Clock
 from app.config import STYLES, Settings
 from app.db import Database
+from app.telemetry.instruments import Telemetry
 
 log = logging.getLogger("orderflow.bus")
 
 
 class MessageBus:
     def __init__(self, db: Database, settings: Settings, clock: Clock,
-                 adapters: SimpleNamespace | None = None) -> None:
+                 adapters: SimpleNamespace | None = None,
+                 telemetry: Telemetry | None = None) -> None:
         self.db = db
+        self.telemetry = telemetry or Telemetry()
         self.settings = settings
         self.clock = clock
         self.adapters = adapters or SimpleNamespace()
@@ -100,7 +103,9 @@ class MessageBus:
             if due is None:  # cancelled meanwhile, or another process fired it
                 return False
             uow.style, uow.module, uow.caused_by = due.style, due.owner, due.causationid
-            uow.publish(due.message)
+            traceparent = outbox.traceparent_of_cause(uow.session, due.causationid, due.flowid)
+            with self.telemetry.tracing.continuing(traceparent):
+                uow.publish(due.message)
             uow.commit()
         return True
 

@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import traceback
 import uuid
 from collections import deque
@@ -23,6 +24,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from app.bus import outbox
 from app.db import is_sqlite
+from app.telemetry.pulse import Pulse
 
 if TYPE_CHECKING:
     from app.bus.bus import MessageBus
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("orderflow.dispatcher")
 CLAIM_BATCH = 20
 LOOK_EVERY = 10  # passes: even while new work keeps coming, due retries get their turn
+# a delivery attempt's outcome (its log line, its span, orderflow_deliveries_total)
+DONE, DUPLICATE, DEFERRED, LOST, UNRECORDED = "done", "duplicate", "deferred", "lost", "unrecorded"
 
 
 class ReceiverDidNotCommit(RuntimeError):
@@ -49,7 +53,7 @@ class Dispatcher:
         self.mode = mode
         self.worker = worker_id()
         self._threads_wanted = threads
-        self._poll = poll_seconds
+        self.poll_seconds = poll_seconds
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -57,6 +61,7 @@ class Dispatcher:
         self._shared: deque[outbox.Claim] = deque()
         self._lock = threading.Lock()
         self._passes = 0
+        self.pulses: dict[str, Pulse] = {}  # per background thread, for /readyz
 
     def claimant(self) -> str | None:
         """Who new deliveries are claimed for at publication: this worker, when it will run
@@ -123,23 +128,38 @@ class Dispatcher:
 
     # --- one delivery ---------------------------------------------------------------------------
     def _deliver(self, claim: outbox.Claim) -> None:
-        """Never raises: whatever goes wrong is written down for a retry, or logged."""
+        """Never raises: whatever goes wrong is written down for a retry, or logged. Each
+        attempt is a span, a log line and two metrics (app.telemetry.instruments)."""
+        pulse: Pulse | None = getattr(self._local, "pulse", None)
+        if pulse is not None:
+            pulse.busy_since = time.monotonic()
+        try:
+            with self.bus.telemetry.delivering(claim) as record:
+                record(self._attempt(claim))
+        finally:
+            if pulse is not None:
+                pulse.busy_since = None
+
+    def _attempt(self, claim: outbox.Claim) -> str:
+        """Run one delivery; returns its outcome: done, duplicate (done before), deferred
+        (an earlier message of the flow comes first), lost (no longer ours), failed (to be
+        retried), parked, or unrecorded (the bookkeeping failed; the lease will expire)."""
         if claim.already_processed:
-            self._guarded(self._finish_duplicate, claim)
-            return
+            return self._guarded(self._finish_duplicate, claim)
         try:
             self._run_receiver(claim)
         except outbox.WaitForEarlier:
-            self._guarded(self._release, claim)
+            return self._guarded(self._release, claim)
         except outbox.ClaimLost:
             log.info("%s: delivery %s is no longer ours", claim.receiver, claim.delivery_id)
+            return LOST
         except IntegrityError as error:
             if _is_duplicate(error):
-                self._guarded(self._finish_duplicate, claim)
-            else:
-                self._guarded(self._fail, claim, error)
+                return self._guarded(self._finish_duplicate, claim)
+            return self._guarded(self._fail, claim, error)
         except Exception as error:
-            self._guarded(self._fail, claim, error)
+            return self._guarded(self._fail, claim, error)
+        return DONE
 
     def _run_receiver(self, claim: outbox.Claim) -> None:
         envelope = claim.envelope
@@ -156,24 +176,27 @@ class Dispatcher:
         elif not uow.committed:
             raise ReceiverDidNotCommit("the receiver left its unit of work without committing")
 
-    def _guarded(self, bookkeeping, claim: outbox.Claim, *args) -> None:  # type: ignore[no-untyped-def]
+    def _guarded(self, bookkeeping, claim: outbox.Claim, *args) -> str:  # type: ignore[no-untyped-def]
         """Bookkeeping that fails (the database went away) leaves the lease to expire."""
         try:
-            bookkeeping(claim, *args)
+            return bookkeeping(claim, *args)
         except Exception:
             log.exception("could not record the outcome of delivery %s", claim.delivery_id)
+            return UNRECORDED
 
-    def _finish_duplicate(self, claim: outbox.Claim) -> None:
+    def _finish_duplicate(self, claim: outbox.Claim) -> str:
         with self.bus.db.session() as session:
             outbox.mark_duplicate_done(session, claim.delivery_id, self.bus.clock.now())
             session.commit()
+        return DUPLICATE
 
-    def _release(self, claim: outbox.Claim) -> None:
+    def _release(self, claim: outbox.Claim) -> str:
         with self.bus.db.session() as session:
             outbox.release(session, claim.delivery_id, self.worker)
             session.commit()
+        return DEFERRED
 
-    def _fail(self, claim: outbox.Claim, error: Exception) -> None:
+    def _fail(self, claim: outbox.Claim, error: Exception) -> str:
         text = "".join(traceback.format_exception_only(error)).strip()
         with self.bus.db.session() as session:
             status = outbox.record_failure(session, claim.delivery_id, self.worker, text,
@@ -181,6 +204,7 @@ class Dispatcher:
             session.commit()
         log.warning("%s failed on %s (%s): %s", claim.receiver, claim.envelope.short_type,
                     status or "no longer ours", text)
+        return status or LOST
 
     # --- new work -------------------------------------------------------------------------------
     def notify(self, claims: list[outbox.Claim]) -> None:
@@ -214,14 +238,26 @@ class Dispatcher:
         if self._threads:
             return
         self._stopping.clear()
-        for number in range(self._threads_wanted):
-            thread = threading.Thread(target=self._loop, name=f"orderflow-dispatch-{number}",
-                                      daemon=True)
+        for name in self.thread_names():
+            pulse = self.pulses[name] = Pulse()
+            thread = threading.Thread(target=self._loop, args=(pulse,), name=name, daemon=True)
             self._threads.append(thread)
             thread.start()
 
-    def _loop(self) -> None:
+    def thread_names(self) -> list[str]:
+        return [f"orderflow-dispatch-{number}" for number in range(self._threads_wanted)]
+
+    def threads(self) -> dict[str, tuple[threading.Thread | None, Pulse]]:
+        """Each background thread this dispatcher should run, by name: the thread (None when
+        it is not started) and its pulse."""
+        running = {thread.name: thread for thread in self._threads}
+        return {name: (running.get(name), self.pulses.get(name) or Pulse())
+                for name in self.thread_names()}
+
+    def _loop(self, pulse: Pulse) -> None:
+        self._local.pulse = pulse
         while not self._stopping.is_set():
+            pulse.beat = time.monotonic()
             try:
                 attempted = self.run_once()
             except OperationalError as error:  # database busy or briefly away: try again soon
@@ -231,7 +267,7 @@ class Dispatcher:
                 log.exception("dispatch pass failed")
                 attempted = 0
             if attempted == 0:
-                self._wake.wait(self._poll)
+                self._wake.wait(self.poll_seconds)
                 self._wake.clear()
 
     def stop(self, timeout: float = 10.0) -> None:

@@ -85,6 +85,8 @@ class Envelope:
     data: dict[str, Any]
     causationid: str | None = None
     seq: int | None = field(default=None, compare=False)
+    # W3C trace context of the span that published it (CloudEvents distributed tracing)
+    traceparent: str | None = field(default=None, compare=False)
 
     def message(self) -> Message:
         return message_class(self.type).model_validate(self.data)
@@ -94,7 +96,7 @@ class Envelope:
         return self.type.rsplit(".", 1)[-1]
 
     def to_cloudevent(self) -> dict[str, Any]:
-        return {
+        event = {
             "specversion": SPEC_VERSION,
             "id": self.id,
             "type": self.type,
@@ -107,3 +109,6 @@ class Envelope:
             "style": self.style,
             "kind": self.kind,
         }
+        if self.traceparent:  # the distributed-tracing extension attribute
+            event["traceparent"] = self.traceparent
+        return event

@@ -66,6 +66,7 @@ class Claim:
     module: str
     envelope: Envelope
     already_processed: bool = False
+    attempts: int = 0  # attempts made before this one
 
 
 # --- appending -----------------------------------------------------------------------------------
@@ -88,7 +89,8 @@ def append(session: Session, envelope: Envelope, receivers: list[tuple[str, str]
         "id": envelope.id, "type": envelope.type, "source": envelope.source,
         "kind": envelope.kind, "time": envelope.time, "flowid": envelope.flowid,
         "causationid": envelope.causationid, "style": envelope.style,
-        "data": json.dumps(envelope.data, separators=(",", ":"))}).scalar_one()
+        "data": json.dumps(envelope.data, separators=(",", ":")),
+        "traceparent": envelope.traceparent}).scalar_one()
     if not receivers:
         return []
     lease_until = now + lease if claimed_by else None
@@ -131,7 +133,8 @@ _SEEN = exists().where(processed.c.receiver == deliveries.c.receiver,
                        processed.c.message_id == deliveries.c.message_id)
 _LOAD = (
     select(deliveries.c.id.label("delivery_id"), deliveries.c.receiver,
-           deliveries.c.module.label("receiving_module"), _SEEN.label("seen"), messages)
+           deliveries.c.module.label("receiving_module"), _SEEN.label("seen"),
+           deliveries.c.attempts, messages)
     .join(messages, messages.c.seq == deliveries.c.message_seq)
     .where(deliveries.c.id.in_(bindparam("ids", expanding=True)))
     .order_by(deliveries.c.message_seq, deliveries.c.id)
@@ -163,7 +166,7 @@ def claim(session: Session, worker: str, now: datetime, lease: timedelta, limit:
     connection.execute(_TAKE, {"ids": ids, "worker": worker, "lease_until": now + lease})
     rows = connection.execute(_LOAD, {"ids": ids}).mappings()
     return [Claim(row["delivery_id"], row["receiver"], row["receiving_module"],
-                  envelope_from_row(row), bool(row["seen"])) for row in rows]
+                  envelope_from_row(row), bool(row["seen"]), row["attempts"]) for row in rows]
 
 
 def confirm(session: Session, claim: Claim, worker: str, lease_until: datetime) -> None:
@@ -184,7 +187,8 @@ def envelope_from_row(row) -> Envelope:  # type: ignore[no-untyped-def]
     return Envelope(id=row["id"], type=row["type"], source=row["source"],
                     time=as_utc(row["time"]), kind=row["kind"], flowid=row["flowid"],
                     style=row["style"], data=json.loads(row["data"]),
-                    causationid=row["causationid"], seq=row["seq"])
+                    causationid=row["causationid"], seq=row["seq"],
+                    traceparent=row.get("traceparent"))
 
 
 # --- finishing -----------------------------------------------------------------------------------
@@ -304,3 +308,42 @@ def replay(session: Session, delivery_id: int, now: datetime) -> bool:
 def delivery_status(session: Session, delivery_id: int) -> str | None:
     return session.execute(select(deliveries.c.status)
                            .where(deliveries.c.id == delivery_id)).scalar()
+
+
+# --- the backlog, for /readyz and /metrics --------------------------------------------------------
+def _oldest_due(status: str):  # type: ignore[no-untyped-def]
+    return (select(deliveries.c.next_attempt_at)
+            .where(deliveries.c.status == status, deliveries.c.next_attempt_at <= bindparam("now"),
+                   ~_EARLIER_UNFINISHED)
+            .order_by(deliveries.c.next_attempt_at).limit(1))
+
+
+_OLDEST_DUE = [_oldest_due(status) for status in WAITING]  # one index range scan per status
+
+
+def oldest_due(session: Session, now: datetime) -> datetime | None:
+    """Since when the longest-waiting delivery the dispatcher could take now has been due: a
+    pending one, or a failed one whose retry time has come. Parked deliveries, failed ones
+    waiting for their retry, and those queued behind an unfinished earlier message of their
+    flow (a parked one, say) are not counted: they wait on purpose."""
+    connection = session.connection()
+    found = [connection.execute(statement, {"now": now}).scalar() for statement in _OLDEST_DUE]
+    times = [as_utc(value) for value in found if value is not None]
+    return min(times) if times else None
+
+
+_TRACEPARENT_OF = select(messages.c.traceparent).where(messages.c.id == bindparam("id"))
+_FIRST_TRACEPARENT = (select(messages.c.traceparent)
+                      .where(messages.c.flowid == bindparam("flowid"))
+                      .order_by(messages.c.seq).limit(1))
+
+
+def traceparent_of_cause(session: Session, causationid: str | None, flowid: str) -> str | None:
+    """The trace context a deadline's message continues: that of the message whose handling
+    set it, else that of the flow's first message."""
+    connection = session.connection()
+    if causationid:
+        found = connection.execute(_TRACEPARENT_OF, {"id": causationid}).scalar()
+        if found:
+            return found
+    return connection.execute(_FIRST_TRACEPARENT, {"flowid": flowid}).scalar()

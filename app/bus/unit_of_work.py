@@ -37,6 +37,7 @@ class UnitOfWork:
         self.entered = False
         self.committed = False
         self._claims: list[outbox.Claim] = []
+        self._published: list[tuple[str, str, str]] = []  # (type, kind, style), counted at commit
         self._session: Session | None = None
 
     @property
@@ -47,7 +48,7 @@ class UnitOfWork:
 
     def __enter__(self) -> UnitOfWork:
         self._session = self.bus.db.session()
-        self._claims = []
+        self._claims, self._published = [], []
         self.entered = True
         if self.consuming is not None:
             try:
@@ -72,11 +73,14 @@ class UnitOfWork:
             self._session = None
 
     def publish(self, message: Message) -> Envelope:
+        message_id, type_name = new_message_id(), message.type_name()
         envelope = Envelope(
-            id=new_message_id(), type=message.type_name(), source=self._source_of(message),
+            id=message_id, type=type_name, source=self._source_of(message),
             time=self.bus.clock.now(), kind=message.kind, flowid=message.order_id,
             style=self.style, data=message.model_dump(mode="json"),
             causationid=self.caused_by,
+            traceparent=self.bus.telemetry.published(type=type_name, message_id=message_id,
+                                                     flowid=message.order_id),
         )
         receivers = self.bus.wiring.receivers(self.style, envelope.type)
         if message.kind == "command" and len(receivers) != 1:
@@ -84,6 +88,7 @@ class UnitOfWork:
                               f"{self.style}; a command needs exactly one")
         self._claims += outbox.append(self.session, envelope, receivers, envelope.time,
                                       self.bus.dispatcher.claimant(), self.bus.settings.lease)
+        self._published.append((type_name, envelope.kind, self.style))
         return envelope
 
     def _source_of(self, message: Message) -> str:
@@ -110,8 +115,10 @@ class UnitOfWork:
         self.session.commit()
         self.committed = True
         claims, self._claims = self._claims, []
+        published, self._published = self._published, []
+        self.bus.telemetry.committed(published)
         self.bus.after_commit(claims)
 
     def rollback(self) -> None:
         self.session.rollback()
-        self._claims = []
+        self._claims, self._published = [], []

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from flask import Response
 from flask_openapi3 import APIBlueprint, Tag
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import text
 
 from app import wiring_report
 from app.config import STYLES
+from app.http.auth import require_metrics_reader
+from app.http.errors import ErrorBody
 from app.http.formats import runtime
+from app.telemetry import metrics
 
 blueprint = APIBlueprint("system", __name__, abp_tags=[Tag(name="system")])
 
@@ -20,13 +24,39 @@ class WiringQuery(BaseModel):
     style: Literal[STYLES] | None = None  # type: ignore[valid-type]
 
 
+class ReadyBody(BaseModel):
+    status: Literal["ready", "not ready"]
+    reasons: list[str] | None = None
+    checks: dict[str, dict[str, Any]]
+
+
 @blueprint.get("/healthz")
 def health() -> Any:
-    """Is the process up and can it reach its database?"""
-    with runtime().bus.db.reading() as session:
-        session.execute(text("SELECT 1"))
+    """Liveness: the process answers. It does not touch the database (see ``/readyz``)."""
     return {"status": "ok", "style": runtime().settings.style,
             "dispatch": runtime().settings.dispatch}
+
+
+@blueprint.get("/readyz", responses={200: ReadyBody, 503: ReadyBody})
+def ready() -> Any:
+    """Readiness: the database answers, its migrations are at head, the dispatcher's threads
+    and the deadline ticker are alive, and no delivery has waited longer than
+    ORDERFLOW_READY_MAX_BACKLOG_AGE. 503 with the reasons otherwise."""
+    ok, checks, reasons = runtime().readiness()
+    if ok:
+        return {"status": "ready", "checks": checks}
+    return {"status": "not ready", "reasons": reasons, "checks": checks}, 503
+
+
+@blueprint.get("/metrics", responses={200: None, 401: ErrorBody, 403: ErrorBody})
+def prometheus_metrics() -> Any:
+    """Prometheus text format: messages published, deliveries and their durations, HTTP
+    requests (added up over every gunicorn worker), and gauges read from the database now
+    (backlog, its oldest age, dead letters, due deadlines, orders by status and style).
+    Needs ``Authorization: Bearer <ORDERFLOW_METRICS_TOKEN, else the admin token>``."""
+    require_metrics_reader()
+    return Response(metrics.exposition(runtime().metrics), mimetype=None,
+                    content_type=CONTENT_TYPE_PLAIN_0_0_4)
 
 
 @blueprint.get("/api/wiring")

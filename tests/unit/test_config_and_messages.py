@@ -128,3 +128,36 @@ def test_a_bad_retention_is_one_line_naming_the_variable() -> None:
     message = str(refused.value)
     assert message.startswith("ORDERFLOW_RETAIN_FINISHED=") and "\n" not in message
     assert "never" in message
+def test_spans_are_exported_only_when_an_otlp_endpoint_is_set() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.trace import NoOpTracerProvider
+
+    from app.telemetry.tracing import provider_from_environment
+
+    quiet = provider_from_environment({})
+    exporting = provider_from_environment({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9",
+                                           "OTEL_SERVICE_NAME": "shop-eu"})
+    try:
+        assert isinstance(quiet, TracerProvider)
+        assert quiet._active_span_processor._span_processors == ()
+        assert quiet.resource.attributes["service.name"] == "orderflow"
+        (processor,) = exporting._active_span_processor._span_processors
+        assert type(processor.span_exporter).__name__ == "OTLPSpanExporter"
+        assert exporting.resource.attributes["service.name"] == "shop-eu"
+    finally:
+        exporting.shutdown()
+    assert isinstance(provider_from_environment({"OTEL_SDK_DISABLED": "true"}),
+                      NoOpTracerProvider)
+
+
+def test_new_settings_are_read_and_checked() -> None:
+    settings = from_environment({"ORDERFLOW_LOG_FORMAT": "json",
+                                 "ORDERFLOW_READY_MAX_BACKLOG_AGE": "PT10M",
+                                 "ORDERFLOW_METRICS_TOKEN": "s" * 16})
+    assert (settings.log_format, settings.ready_max_backlog_age, settings.metrics_token) == (
+        "json", timedelta(minutes=10), "s" * 16)
+    for name, value in (("ORDERFLOW_LOG_FORMAT", "xml"),
+                        ("ORDERFLOW_READY_MAX_BACKLOG_AGE", "PT0S"),
+                        ("ORDERFLOW_METRICS_TOKEN", "short")):
+        with pytest.raises(ConfigError, match=name):
+            from_environment({name: value})

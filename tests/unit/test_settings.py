@@ -150,5 +150,6 @@ def test_the_operations_guide_describes_every_setting() -> None:
                   if line.startswith("| `")}
     variables = {name for name, _ in _PARSERS.values()}
     assert variables <= documented, f"undocumented: {sorted(variables - documented)}"
-    assert documented - variables <= {"ORDERFLOW_ACCESS_LOG", "HOST", "PORT", "WORKERS",
-                                      "THREADS"}, "documented but not read"
+    others = {name for name in documented - variables if not name.startswith("OTEL_")}
+    assert others <= {"ORDERFLOW_ACCESS_LOG", "HOST", "PORT", "WORKERS", "THREADS"}, (
+        "documented but not read")
