@@ -14,6 +14,7 @@ DISPATCH_MODES = ("background", "inline")
 FLOWS = ("sequential", "parallel")
 LONGEST_TERM = timedelta(days=3660)
 CLOCKS = ("system", "manual")
+IDEMPOTENCY_TTL_RANGE = (timedelta(minutes=1), timedelta(days=30))
 
 
 class ConfigError(ValueError):
@@ -38,6 +39,7 @@ class Settings:
     invoice_term: timedelta = timedelta(days=30)
     clock: str = "system"
     stuck_after: timedelta = timedelta(minutes=30)  # an unfinished order this silent is stuck
+    idempotency_ttl: timedelta = timedelta(days=1)  # how long an Idempotency-Key is remembered
 
     def __post_init__(self) -> None:
         _require(self.style in STYLES, "ORDERFLOW_STYLE", self.style, " | ".join(STYLES))
@@ -59,6 +61,9 @@ class Settings:
                  self.invoice_term, "a positive duration of at most P3660D, such as P30D")
         _require(timedelta(0) < self.stuck_after <= LONGEST_TERM, "ORDERFLOW_STUCK_AFTER",
                  self.stuck_after, "a duration above zero and at most P3660D")
+        _require(IDEMPOTENCY_TTL_RANGE[0] <= self.idempotency_ttl <= IDEMPOTENCY_TTL_RANGE[1],
+                 "ORDERFLOW_IDEMPOTENCY_TTL", self.idempotency_ttl,
+                 "a duration from PT1M to P30D, such as P1D")
         _require(self.secret_key is None or len(self.secret_key) >= 32, "ORDERFLOW_SECRET_KEY",
                  "(hidden)", "at least 32 random characters")
         _require(self.max_body_bytes >= 1024, "ORDERFLOW_MAX_BODY_BYTES", self.max_body_bytes,
@@ -90,6 +95,7 @@ _PARSERS = {
     "invoice_term": ("ORDERFLOW_INVOICE_TERM", parse_duration),
     "clock": ("ORDERFLOW_CLOCK", str),
     "stuck_after": ("ORDERFLOW_STUCK_AFTER", parse_duration),
+    "idempotency_ttl": ("ORDERFLOW_IDEMPOTENCY_TTL", parse_duration),
 }
 
 
