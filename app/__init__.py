@@ -14,6 +14,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from flask_openapi3 import Info, OpenAPI
 
 from app import cli, dashboard
+from app.backup import ServingLock, sqlite_file
 from app.bus import MessageBus
 from app.bus.manual_time import SharedManualClock
 from app.clock import Clock, SystemClock
@@ -36,10 +37,12 @@ class Runtime:
     settings: Settings
     admin_token: str | None
     scheduler: BackgroundScheduler | None = None
+    serving: ServingLock | None = None  # held while serving a SQLite file: restore checks it
 
     def start(self) -> None:
         """Recover what an earlier process left undelivered, then keep dispatching: worker
         threads in background mode; in both modes a tick that picks up due retries."""
+        self.hold_serving_lock()
         if self.settings.dispatch == "inline":
             self.bus.settle()
         else:
@@ -49,6 +52,14 @@ class Runtime:
                                id="tick", coalesce=True, misfire_grace_time=None,
                                max_instances=1)
         self.scheduler.start()
+
+    def hold_serving_lock(self) -> None:
+        """Tell ``orderflow restore`` that a shop serves this SQLite file (a shared lock on
+        ``<db>.lock``; it waits while a restore runs)."""
+        database = sqlite_file(self.bus.db.engine.url)
+        if database is not None and self.serving is None:
+            self.serving = ServingLock(database)
+            self.serving.hold_shared()
 
     def tick(self) -> None:
         """Every second: fire due deadlines, pick up due deliveries."""
@@ -60,6 +71,9 @@ class Runtime:
             self.scheduler = None
         self.bus.close()
         self.bus.db.dispose()
+        if self.serving is not None:
+            self.serving.release()
+            self.serving = None
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None,

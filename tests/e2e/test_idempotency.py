@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from werkzeug.test import TestResponse
 
 from app.bus.log import MessageRecord
 from app.clock import ManualClock
+from app.config import ConfigError, from_environment
 from app.modules.orders import idempotency
 from app.modules.orders.models import IdempotencyKey, Order
 from tests.conftest import on_every_database
@@ -204,3 +206,16 @@ def test_the_openapi_document_declares_the_header(client: FlaskClient) -> None:
     assert header["in"] == "header"
     assert not header.get("required", False)
     assert "second order" in header.get("description", "") + json.dumps(header.get("schema"))
+
+
+# --- the setting ------------------------------------------------------------------------------
+def test_keys_are_remembered_for_a_day_unless_configured() -> None:
+    assert from_environment({}).idempotency_ttl == timedelta(days=1)
+    assert from_environment({"ORDERFLOW_IDEMPOTENCY_TTL": "PT12H"}).idempotency_ttl \
+        == timedelta(hours=12)
+
+
+@pytest.mark.parametrize("value", ["PT30S", "P31D", "one day", "PT0S"])
+def test_a_bad_idempotency_ttl_names_the_variable(value: str) -> None:
+    with pytest.raises(ConfigError, match="ORDERFLOW_IDEMPOTENCY_TTL"):
+        from_environment({"ORDERFLOW_IDEMPOTENCY_TTL": value})
