@@ -19,6 +19,7 @@ from opentelemetry.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
 from app import cli, dashboard
+from app.backup import ServingLock, sqlite_file
 from app.bus import MessageBus
 from app.bus.manual_time import SharedManualClock
 from app.clock import Clock, SystemClock
@@ -53,12 +54,14 @@ class Runtime:
     scheduler: BackgroundScheduler | None = None
     tick_pulse: Pulse | None = None  # the tick's heartbeat, for /readyz
     stopping: threading.Event = field(default_factory=threading.Event, repr=False)
+    serving: ServingLock | None = None  # held while serving a SQLite file: restore checks it
 
     def start(self) -> None:
         """Recover what an earlier process left undelivered, then keep dispatching: worker
         threads in background mode; in both modes a tick that picks up due retries. The
         log lines go out in ORDERFLOW_LOG_FORMAT from now on."""
         logs.configure(self.settings.log_format)
+        self.hold_serving_lock()
         if self.settings.dispatch == "inline":
             self.bus.settle()
         else:
@@ -73,6 +76,14 @@ class Runtime:
                                    jitter=PRUNE_JITTER_SECONDS, id="prune", coalesce=True,
                                    misfire_grace_time=None, max_instances=1)
         self.scheduler.start()
+
+    def hold_serving_lock(self) -> None:
+        """Tell ``orderflow restore`` that a shop serves this SQLite file (a shared lock on
+        ``<db>.lock``; it waits while a restore runs)."""
+        database = sqlite_file(self.bus.db.engine.url)
+        if database is not None and self.serving is None:
+            self.serving = ServingLock(database)
+            self.serving.hold_shared()
 
     def tick(self) -> None:
         """Every second: fire due deadlines, pick up due deliveries."""
@@ -101,6 +112,9 @@ class Runtime:
             self.scheduler = None
         self.bus.close()
         self.bus.db.dispose()
+        if self.serving is not None:
+            self.serving.release()
+            self.serving = None
         self.bus.telemetry.shutdown()  # sends the spans still waiting for the exporter
 
 

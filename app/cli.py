@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -239,6 +240,55 @@ def config(output_format: str) -> None:
     for name, value, source in rows:
         click.echo(f"{name:<{width}}  {value}  ({source})")
     click.echo(f"{'data folder':<{width}}  {runtime.data_dir}")
+@orderflow.command("backup")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace FILE when it exists.")
+@with_appcontext
+def backup_command(file: Path, force: bool) -> None:
+    """Copy the SQLite database to FILE while the shop runs (SQLite's online backup API: one
+    consistent snapshot, writers never wait), check the copy, and say what was written. The
+    copy is made beside FILE and renamed into place when complete. On PostgreSQL: pg_dump."""
+    from app import backup
+
+    try:
+        database = backup.database_file(_runtime().bus.db.engine.url)
+        report = backup.backup(database, file, force=force, progress=_progress_printer())
+    except backup.BackupError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo("\n".join(report.lines("backup written to")))
+
+
+@orderflow.command("restore")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True,
+              help="Restore even while a running orderflow serves the database.")
+@with_appcontext
+def restore_command(file: Path, force: bool) -> None:
+    """Replace the configured SQLite database with the backup FILE, then migrate it to the
+    newest schema. Refuses while a running orderflow serves the database: stop it first.
+    On PostgreSQL: pg_restore."""
+    from app import backup
+
+    url = _runtime().bus.db.engine.url
+    try:
+        database = backup.database_file(url)
+        report = backup.restore(file, database, url.render_as_string(hide_password=False),
+                                force=force)
+    except backup.BackupError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo("\n".join([f"restored {file}", *report.lines("into")]))
+
+
+def _progress_printer() -> Callable[[int, int], None]:
+    """Progress on stderr, every tenth of the way, for copies of more than one step."""
+    shown = [0]
+
+    def show(done: int, total: int) -> None:
+        tenth = done * 10 // max(total, 1)
+        if done < total and tenth > shown[0]:
+            shown[0] = tenth
+            click.echo(f"  copied {done:,} of {total:,} pages ({tenth * 10}%)", err=True)
+    return show
 
 
 def register(app: Flask) -> None:

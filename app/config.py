@@ -26,6 +26,7 @@ CLOCKS = ("system", "manual")
 NEVER = "never"  # ORDERFLOW_RETAIN_FINISHED=never: keep every finished flow's log for ever
 SHORTEST_RETENTION = timedelta(hours=1)
 LOG_FORMATS = ("text", "json")
+IDEMPOTENCY_TTL_RANGE = (timedelta(minutes=1), timedelta(days=30))
 
 
 class ConfigError(ValueError):
@@ -57,6 +58,7 @@ class Settings:
     # /readyz fails when a delivery the dispatcher could take has waited longer than this
     ready_max_backlog_age: timedelta = timedelta(minutes=5)
     metrics_token: str | None = None  # Bearer token of GET /metrics; None: the admin token
+    idempotency_ttl: timedelta = timedelta(days=1)  # how long an Idempotency-Key is remembered
 
     def __post_init__(self) -> None:
         _require(self.style in STYLES, "ORDERFLOW_STYLE", self.style, " | ".join(STYLES))
@@ -84,6 +86,9 @@ class Settings:
                  or SHORTEST_RETENTION <= self.retain_finished <= LONGEST_TERM,
                  "ORDERFLOW_RETAIN_FINISHED", self.retain_finished,
                  "a duration of at least PT1H and at most P3660D, such as P90D, or never")
+        _require(IDEMPOTENCY_TTL_RANGE[0] <= self.idempotency_ttl <= IDEMPOTENCY_TTL_RANGE[1],
+                 "ORDERFLOW_IDEMPOTENCY_TTL", self.idempotency_ttl,
+                 "a duration from PT1M to P30D, such as P1D")
         _require(self.secret_key is None or len(self.secret_key) >= 32, "ORDERFLOW_SECRET_KEY",
                  "(hidden)", "at least 32 random characters")
         _require(1024 <= self.max_body_bytes <= 64 * 1024 * 1024, "ORDERFLOW_MAX_BODY_BYTES",
@@ -165,6 +170,7 @@ _PARSERS = {
     "log_format": ("ORDERFLOW_LOG_FORMAT", str),
     "ready_max_backlog_age": ("ORDERFLOW_READY_MAX_BACKLOG_AGE", parse_duration),
     "metrics_token": ("ORDERFLOW_METRICS_TOKEN", str),
+    "idempotency_ttl": ("ORDERFLOW_IDEMPOTENCY_TTL", parse_duration),
 }
 SECRETS = ("admin_token", "secret_key", "metrics_token")
 # ORDERFLOW_* variables that are read elsewhere (gunicorn.conf.py, the test suite), not settings

@@ -353,3 +353,34 @@ def test_two_concurrent_orders_for_the_last_unit_one_gets_it(server: Server, sty
     (_, loser), (_, winner) = ended
     assert "PaymentRefunded" in short_types(loser)  # the loser gets its money back
     assert "PaymentRefunded" not in short_types(winner)
+
+
+# --- Idempotency-Key through the real server ----------------------------------------------------
+def place_with_key(server: Server, body: dict[str, Any], key: str) -> tuple[int, bytes, str]:
+    """(status, raw body, Location) of one POST /api/orders with an Idempotency-Key."""
+    request = urllib.request.Request(f"{server.url}/api/orders", data=json.dumps(body).encode(),
+                                     method="POST", headers={"Content-Type": "application/json",
+                                                             "Idempotency-Key": key})
+    try:
+        with _opener.open(request, timeout=30) as response:
+            return response.status, response.read(), response.headers.get("Location", "")
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, error.read(), ""
+
+
+def test_racing_retries_with_one_key_make_one_order_on_the_server(server: Server) -> None:
+    sku = new_item(server, "idem", stock=20)
+    body = {"customer": {"id": "c-e2e", "name": "Ada Lovelace", "address": HOME},
+            "items": [{"sku": sku, "quantity": 1}], "payment": {"token": "tok_ok"}}
+    key = f"e2e-{uuid.uuid4().hex}"
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda _: place_with_key(server, body, key), range(8)))
+
+    assert {status for status, _, _ in answers} == {202}
+    assert len({raw for _, raw, _ in answers}) == 1  # the same answer, byte for byte
+    order_id = json.loads(answers[0][1])["id"]
+    assert {location for _, _, location in answers} == {f"/api/orders/{order_id}"}
+    placed, _ = settled(server, order_id)
+    assert placed["status"] == "delivered"
+    assert stock(server, sku) == 19  # one order, one unit off the shelf

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import base64
+import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from flask import url_for
+from flask import current_app, request, url_for
 from flask_openapi3 import APIBlueprint, Tag
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import BaseModel, Field, StringConstraints, field_validator
 from sqlalchemy import and_, or_
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from app.bus import ArchivedHistory, archived_history, deadlines, flows, outbox
+from app.bus import ArchivedHistory, UnitOfWork, archived_history, deadlines, flows, outbox
 from app.bus.outbox import load_flow
 from app.config import STYLES
 from app.http.auth import require_admin
 from app.http.errors import ApiError, ErrorBody
 from app.http.formats import Strict, money, runtime, span, timestamp
-from app.modules.orders import service
+from app.modules.orders import idempotency, service
 from app.modules.orders.models import STATUSES, TERMINAL, Order, OrderLineRecord
 
 blueprint = APIBlueprint("orders", __name__, url_prefix="/api/orders",
@@ -76,31 +78,116 @@ class OrderListQuery(Strict):
     cursor: str | None = None  # checked by _decode_cursor, so that any bogus one is a 400
 
 
-@blueprint.post("", responses={202: None, 413: ErrorBody, 422: ErrorBody})
-def place_order(body: PlaceOrderIn) -> Any:
-    """Place an order. It is accepted at once (202) and fulfilled by the modules' messages."""
-    order_id = place(body)
-    location = url_for("orders.get_order", order_id=order_id)
-    return read(order_id), 202, {"Location": location}
+class IdempotencyHeader(BaseModel):
+    idempotency_key: str | None = Field(
+        None, alias=idempotency.HEADER,
+        description="Optional. The same key with the same body returns the first answer (same "
+                    "status, body and Location) and never makes a second order; with another "
+                    "body it is refused (422). 1 to 255 printable ASCII characters, remembered "
+                    "for ORDERFLOW_IDEMPOTENCY_TTL (default P1D).")
+
+
+@blueprint.post("", responses={202: None, 400: ErrorBody, 413: ErrorBody, 422: ErrorBody})
+def place_order(body: PlaceOrderIn, header: IdempotencyHeader) -> Any:
+    """Place an order. It is accepted at once (202) and fulfilled by the modules' messages.
+    With an ``Idempotency-Key`` header a retry gets the first answer instead of a new order."""
+    key = _idempotency_key(request.headers.get(idempotency.HEADER))
+    if key is None:
+        order_id = place(body)
+        return read(order_id), 202, {"Location": _location(order_id)}
+    answer, replayed = place_once(body, key, idempotency.fingerprint(request.get_json()))
+    response = current_app.response_class(answer.body, status=answer.status_code,
+                                          mimetype="application/json")
+    response.headers["Location"] = _location(answer.order_id)
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def _location(order_id: str) -> str:
+    return url_for("orders.get_order", order_id=order_id)
+
+
+def _idempotency_key(raw: str | None) -> str | None:
+    try:
+        return idempotency.parse_key(raw)
+    except idempotency.MalformedKey as malformed:
+        where = f"header.{idempotency.HEADER}"
+        raise ApiError(400, "invalid_idempotency_key",
+                       f"the {idempotency.HEADER} header {malformed}",
+                       [{"where": where, "problem": str(malformed)}]) from None
 
 
 def place(body: PlaceOrderIn) -> str:
     """Place an order and return its id (the API and the dashboard both come here)."""
+    with runtime().bus.unit_of_work(style=body.style, module="orders") as uow:
+        order = _place_in(uow, body)
+        uow.commit()
+    return order.id
+
+
+def place_once(body: PlaceOrderIn, key: str, print_: str) -> tuple[idempotency.Answer, bool]:
+    """Place the order unless this key already made one; returns the answer and whether it
+    is a replay. The key's row is written in the order's transaction: on SQLite that
+    transaction holds the write lock from its first read, so a racing request waits and then
+    finds the row; on PostgreSQL both may miss it, and the loser's insert of the key fails:
+    its order rolls back and it answers from the winner's row."""
     bus = runtime().bus
-    request = service.PlaceOrder(
+    now = bus.clock.now()
+    try:
+        with bus.unit_of_work(style=body.style, module="orders") as uow:
+            earlier = idempotency.lookup(uow.session, key, print_, now)
+            if earlier is not None:
+                return earlier, True
+            answer = _place_and_remember(uow, body, key, print_, now)
+            uow.commit()
+    except IntegrityError as lost:
+        return _answer_of_winner(key, print_, lost), True
+    except idempotency.KeyReused:
+        raise _key_reused(key) from None
+    idempotency.prune_now(bus.db, now)
+    return answer, False
+
+
+def _place_and_remember(uow: UnitOfWork, body: PlaceOrderIn, key: str, print_: str,
+                        now: datetime) -> idempotency.Answer:
+    order = _place_in(uow, body)
+    answer = idempotency.Answer(order.id, 202, json.dumps(read_in(uow.session, order.id)))
+    idempotency.remember(uow.session, key, print_, answer, now, uow.bus.settings.idempotency_ttl)
+    return answer
+
+
+def _answer_of_winner(key: str, print_: str, lost: IntegrityError) -> idempotency.Answer:
+    with runtime().bus.db.reading() as session:
+        try:
+            answer = idempotency.winner(session, key, print_)
+        except idempotency.KeyReused:
+            raise _key_reused(key) from None
+    if answer is None:
+        raise lost  # the insert failed for another reason than the key: a 500, as before
+    return answer
+
+
+def _key_reused(key: str) -> ApiError:
+    where = f"header.{idempotency.HEADER}"
+    return ApiError(422, "idempotency_key_reused",
+                    f"the {idempotency.HEADER} {key!r} was already used for a different request; "
+                    "send a new key for a new order",
+                    [{"where": where, "problem": "used before with another body"}])
+
+
+def _place_in(uow: UnitOfWork, body: PlaceOrderIn) -> Order:
+    request_ = service.PlaceOrder(
         customer=service.Customer(**body.customer.model_dump()),
         items=tuple((item.sku, item.quantity) for item in body.items),
         payment_token=body.payment.token, payment_method=body.payment.method, flow=body.flow)
-    with bus.unit_of_work(style=body.style, module="orders") as uow:
-        try:
-            order = service.place(uow, request)
-        except service.UnknownSkus as unknown:
-            raise ApiError(422, "unknown_sku", f"not in the catalogue: {unknown}",
-                           [{"where": f"body.items.{i}.sku", "problem": "unknown sku"}
-                            for i, item in enumerate(body.items) if item.sku in unknown.skus]
-                           ) from None
-        uow.commit()
-    return order.id
+    try:
+        return service.place(uow, request_)
+    except service.UnknownSkus as unknown:
+        raise ApiError(422, "unknown_sku", f"not in the catalogue: {unknown}",
+                       [{"where": f"body.items.{i}.sku", "problem": "unknown sku"}
+                        for i, item in enumerate(body.items) if item.sku in unknown.skus]
+                       ) from None
 
 
 @blueprint.get("/<order_id>")
@@ -211,18 +298,24 @@ def redacted(event: dict[str, Any]) -> dict[str, Any]:
 
 def read(order_id: str) -> dict[str, Any]:
     with runtime().bus.db.reading() as session:
-        order = _find(session, order_id)
-        lines = session.exec(select(OrderLineRecord).where(OrderLineRecord.order_id == order_id)
-                             .order_by(col(OrderLineRecord.id))).all()
-        view = order_view(order, list(lines))
-        timers = deadlines.of_flow(session, order_id)
-        view["deadlines"] = [{**d, "due_at": timestamp(d["due_at"]),
-                              "closed_at": timestamp(d["closed_at"])} for d in timers]
-        view["stuck"] = stuck_view(outbox.parked_of_flow(session, order_id),
-                                   [d for d in timers if d["status"] == "failed"],
-                                   _silence(session, order))
-        view["history"] = history_view(archived_history(session, order_id))
-        return view
+        return read_in(session, order_id)
+
+
+def read_in(session: Session, order_id: str) -> dict[str, Any]:
+    """The order as ``GET /api/orders/<id>`` shows it, read in this session (the transaction
+    that places an order reads its answer before it commits)."""
+    order = _find(session, order_id)
+    lines = session.exec(select(OrderLineRecord).where(OrderLineRecord.order_id == order_id)
+                         .order_by(col(OrderLineRecord.id))).all()
+    view = order_view(order, list(lines))
+    timers = deadlines.of_flow(session, order_id)
+    view["deadlines"] = [{**d, "due_at": timestamp(d["due_at"]),
+                          "closed_at": timestamp(d["closed_at"])} for d in timers]
+    view["stuck"] = stuck_view(outbox.parked_of_flow(session, order_id),
+                               [d for d in timers if d["status"] == "failed"],
+                               _silence(session, order))
+    view["history"] = history_view(archived_history(session, order_id))
+    return view
 
 
 def _silence(session: Session, order: Order) -> str | None:
