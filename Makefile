@@ -53,7 +53,7 @@ test-browser: install
 
 # Builds the Containerfile on a Debian base made here and runs it (podman; see ADR 0019).
 test-container: install
-	$(BIN)/pytest -m container -p no:cacheprovider tests/container
+	$(BIN)/pytest -m container tests/container
 
 lint: install
 	$(BIN)/ruff check .

@@ -40,5 +40,7 @@ def ensure_demo_catalogue(db: Database, now: datetime) -> int:
             session.commit()
         except IntegrityError:
             session.rollback()
+            if session.exec(select(Item).limit(1)).first() is None:
+                raise  # not another init's catalogue: something else is wrong
             return 0
     return added
