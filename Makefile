@@ -6,18 +6,34 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 export HOST PORT
 
-.PHONY: run test test-fast test-browser lint bench bench-pages bench-retention demo wiring migrate screenshots clean
+.PHONY: install lock audit run test test-fast test-browser test-container lint bench bench-pages bench-retention demo wiring migrate screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: requirements.lock pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.lock
+# The development lock (tests, browser, lint, the lock and audit tools, and every runtime pin),
+# installed with its hashes; then the project itself, without resolving anything again.
+$(VENV)/.installed: requirements/dev.txt pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
 install: $(VENV)/.installed
+
+# The one command that writes both locks from pyproject.toml, with hashes: requirements/runtime.txt
+# (what the image installs) and requirements/dev.txt (runtime pins plus the dev extra, held to
+# the runtime pins). Keeps current pins where they still fit; `make lock UPGRADE=1` takes the
+# newest versions the bounds allow. Needs PyPI.
+LOCK := $(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 \
+	--generate-hashes --custom-compile-command "make lock" $(if $(UPGRADE),--upgrade)
+lock: install
+	$(LOCK) -o requirements/runtime.txt
+	$(LOCK) --extra dev -c requirements/runtime.txt -o requirements/dev.txt
+
+# Known vulnerabilities in what the image installs (needs the network: scripts/audit says so
+# and succeeds when PyPI cannot be reached; a vulnerability found fails it).
+audit: install
+	$(BIN)/python scripts/audit
 
 run: install
 	$(BIN)/flask --app wsgi orderflow init
@@ -34,6 +50,10 @@ test-fast: install
 
 test-browser: install
 	$(BIN)/pytest -m browser
+
+# Builds the Containerfile on a Debian base made here and runs it (podman; see ADR 0019).
+test-container: install
+	$(BIN)/pytest -m container tests/container
 
 lint: install
 	$(BIN)/ruff check .

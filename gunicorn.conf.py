@@ -28,7 +28,10 @@ bind = f"{_os.environ.get('HOST', '127.0.0.1')}:{_whole('PORT', '5000', 1, 65535
 workers = _whole("WORKERS", "1", 1, 64)
 threads = _whole("THREADS", "4", 1, 256)
 accesslog = "-" if _os.environ.get("ORDERFLOW_ACCESS_LOG", "0") == "1" else None
-graceful_timeout = 10
+# After SIGTERM a worker finishes its requests, then stops the dispatcher (at most
+# app.bus.dispatcher.STOP_TIMEOUT_SECONDS); all inside 8 s, before podman's or docker's default
+# stop timeout (10 s) would kill the container.
+graceful_timeout = 8
 control_socket_disable = True  # two servers on one machine must not share ~/.gunicorn
 
 _made_metrics_folder = None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -36,13 +38,11 @@ def migrate() -> None:
 @with_appcontext
 def init() -> None:
     """Migrate, load the demo catalogue into an empty database, and make an admin token."""
-    from app.modules.inventory.demo import load_demo_catalogue
+    from app.modules.inventory.demo import ensure_demo_catalogue
 
     runtime = _runtime()
     schema.upgrade(runtime.bus.db.engine.url.render_as_string(hide_password=False))
-    with runtime.bus.db.session() as session:
-        added = load_demo_catalogue(session, runtime.bus.clock.now())
-        session.commit()
+    added = ensure_demo_catalogue(runtime.bus.db, runtime.bus.clock.now())
     click.echo(f"demo catalogue: {added} items added" if added else "catalogue already loaded")
     _ensure_admin_token(current_app)
 
@@ -55,10 +55,14 @@ def _ensure_admin_token(app: Flask) -> None:
         click.echo("admin token: from ORDERFLOW_ADMIN_TOKEN")
         return
     stored = runtime.data_dir / ADMIN_TOKEN_FILE
-    if not stored.exists():
+    if not stored.exists():  # written aside and linked into place: two inits agree on one
         stored.parent.mkdir(parents=True, exist_ok=True)
-        stored.write_text(secrets.token_urlsafe(24) + "\n")
-        stored.chmod(0o600)
+        draft = stored.with_name(f".{ADMIN_TOKEN_FILE}.{secrets.token_hex(8)}")
+        draft.write_text(secrets.token_urlsafe(24) + "\n")
+        draft.chmod(0o600)
+        with contextlib.suppress(FileExistsError):
+            os.link(draft, stored)
+        draft.unlink()
     click.echo(f"admin token (stored in {stored}): {stored.read_text().strip()}")
 
 

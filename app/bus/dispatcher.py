@@ -32,6 +32,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("orderflow.dispatcher")
 CLAIM_BATCH = 20
+# How long stop() waits for deliveries in progress, all threads together. It fits inside
+# gunicorn's graceful_timeout (gunicorn.conf.py), which fits inside the 10 s a container runtime
+# waits after SIGTERM before it kills: a stopped container exits 0 and loses nothing.
+STOP_TIMEOUT_SECONDS = 5.0
 LOOK_EVERY = 10  # passes: even while new work keeps coming, due retries get their turn
 # a delivery attempt's outcome (its log line, its span, orderflow_deliveries_total)
 DONE, DUPLICATE, DEFERRED, LOST, UNRECORDED = "done", "duplicate", "deferred", "lost", "unrecorded"
@@ -270,13 +274,15 @@ class Dispatcher:
                 self._wake.wait(self.poll_seconds)
                 self._wake.clear()
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
         """Stop the threads and hand back what this worker claimed but did not run. If a
-        thread is still busy after ``timeout``, its claims keep their leases."""
+        thread is still busy after ``timeout`` (for all threads together), its claims keep
+        their leases and another worker takes them up when the leases run out."""
         self._stopping.set()
         self._wake.set()
+        deadline = time.monotonic() + timeout
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))
         busy = any(thread.is_alive() for thread in self._threads)
         self._threads = []
         with self._lock:
