@@ -195,11 +195,16 @@ def secret_key(settings: Settings, data_dir: str) -> str:
     at once still agree on one key)."""
     if settings.secret_key:
         return settings.secret_key
-    stored = Path(data_dir) / SECRET_KEY_FILE
+    return write_secret_once(Path(data_dir) / SECRET_KEY_FILE, secrets.token_hex(32))
+
+
+def write_secret_once(stored: Path, value: str) -> str:
+    """The secret in ``stored``, written first when missing: aside, readable by its owner only,
+    then linked into place, so that processes starting at once all keep the first one."""
     if not stored.exists():
         stored.parent.mkdir(parents=True, exist_ok=True)
-        draft = stored.with_name(f".{SECRET_KEY_FILE}.{secrets.token_hex(8)}")
-        draft.write_text(secrets.token_hex(32) + "\n")
+        draft = stored.with_name(f".{stored.name}.{secrets.token_hex(8)}")
+        draft.write_text(value + "\n")
         draft.chmod(0o600)
         with contextlib.suppress(FileExistsError):
             os.link(draft, stored)

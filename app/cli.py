@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -48,22 +46,15 @@ def init() -> None:
 
 
 def _ensure_admin_token(app: Flask) -> None:
-    from app import ADMIN_TOKEN_FILE
+    from app import ADMIN_TOKEN_FILE, write_secret_once
 
     runtime = app.extensions["orderflow"]
     if runtime.settings.admin_token:
         click.echo("admin token: from ORDERFLOW_ADMIN_TOKEN")
         return
     stored = runtime.data_dir / ADMIN_TOKEN_FILE
-    if not stored.exists():  # written aside and linked into place: two inits agree on one
-        stored.parent.mkdir(parents=True, exist_ok=True)
-        draft = stored.with_name(f".{ADMIN_TOKEN_FILE}.{secrets.token_hex(8)}")
-        draft.write_text(secrets.token_urlsafe(24) + "\n")
-        draft.chmod(0o600)
-        with contextlib.suppress(FileExistsError):
-            os.link(draft, stored)
-        draft.unlink()
-    click.echo(f"admin token (stored in {stored}): {stored.read_text().strip()}")
+    token = write_secret_once(stored, secrets.token_urlsafe(24))  # two inits agree on one
+    click.echo(f"admin token (stored in {stored}): {token}")
 
 
 @orderflow.command("wiring")

@@ -21,20 +21,11 @@ from app.config import ConfigError, from_environment
 from app.modules.orders import idempotency
 from app.modules.orders.models import IdempotencyKey, Order
 from tests.conftest import on_every_database
+from tests.e2e.test_api import order_body
 
 ORDERS = "/api/orders"
 PLACED = "orderflow.orders.OrderPlaced"
 RACERS = 8
-
-
-def order_body(**changes: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "customer": {"id": "c-1", "name": "Ada Lovelace", "address": "1 Main Street"},
-        "items": [{"sku": "sku-1", "quantity": 2}],
-        "payment": {"token": "tok_ok"},
-    }
-    body.update(changes)
-    return body
 
 
 def post(client: FlaskClient, body: Any, key: str | None, *, raw: str | None = None
