@@ -140,7 +140,13 @@ def observe_published(published: list[tuple[str, str, str]]) -> None:
         MESSAGES_PUBLISHED.labels(*labels).inc()
 
 
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
+    """Any other method is ``_OTHER`` (OpenTelemetry's convention): a client that invents
+    methods must not make a new series for each."""
+    method = method if method in KNOWN_METHODS else "_OTHER"
     HTTP_REQUESTS.labels(method, route, str(status)).inc()
     HTTP_SECONDS.labels(method, route).observe(seconds)
 

@@ -264,3 +264,16 @@ def test_a_deadline_fired_weeks_later_continues_the_orders_trace(
     processed = [s for s in by_kind(finished, SpanKind.CONSUMER)
                  if s.attributes["orderflow.flow_id"] == order_id]
     assert processed and {s.context.trace_id for s in processed} == {published.context.trace_id}
+
+
+def test_invented_methods_share_one_series(make_app: Callable[..., Flask]) -> None:
+    client = make_app().test_client()
+    before = counted("orderflow_http_requests_total", method="_OTHER", route="(unmatched)",
+                     status="404")
+    for invented in ("BREW", "STEEP", "POUR"):
+        client.open("/nowhere-at-all", method=invented)
+    methods = {sample.labels["method"] for family in REGISTRY.collect()
+               if family.name == "orderflow_http_requests" for sample in family.samples}
+    assert not methods & {"BREW", "STEEP", "POUR"}
+    assert counted("orderflow_http_requests_total", method="_OTHER", route="(unmatched)",
+                   status="404") - before == 3
