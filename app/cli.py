@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -53,8 +54,12 @@ def _ensure_admin_token(app: Flask) -> None:
         click.echo("admin token: from ORDERFLOW_ADMIN_TOKEN")
         return
     stored = runtime.data_dir / ADMIN_TOKEN_FILE
+    made_now = not stored.exists()
     token = write_secret_once(stored, secrets.token_urlsafe(24))  # two inits agree on one
-    click.echo(f"admin token (stored in {stored}): {token}")
+    if made_now or sys.stdout.isatty():
+        click.echo(f"admin token (stored in {stored}): {token}")
+    else:  # a container's later starts: the token stays out of the logs they keep
+        click.echo(f"admin token: stored in {stored} (made at the first start; not shown again)")
 
 
 @orderflow.command("wiring")
