@@ -6,17 +6,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+POSTGRES_CONNECT_TIMEOUT_SECONDS = 5  # unless the URL says ?connect_timeout=
 
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # a server that does not answer must not hold a request (or /readyz) for the TCP timeout
+    timeout = {} if "connect_timeout" in make_url(url).query else {
+        "connect_timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS}
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10,
+                         connect_args=timeout)
 
 
 def is_sqlite(engine: Engine) -> bool:

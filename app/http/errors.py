@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
+import re
 from typing import Any
 
 from flask import Flask, Response, current_app, jsonify, request
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 BODY_METHODS = ("POST", "PUT", "PATCH")
+DATABASE_RETRY_AFTER_SECONDS = 5
+log = logging.getLogger("orderflow.http")
+# No document of ours nests deeper than a few levels; a deeper one is refused before parsing,
+# because json.loads (and anything walking the result) recurses once per level.
+MAX_JSON_DEPTH = 32
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_JSON_BRACKET = re.compile(rb"[\[\]{}]")
 
 
 class ErrorDetail(BaseModel):
@@ -79,6 +89,11 @@ def _check_json_body() -> Response | None:
     if not request.is_json:
         return error_response(415, "unsupported_media_type",
                               "send the body as JSON with 'Content-Type: application/json'")
+    if json_depth(raw) > MAX_JSON_DEPTH:
+        too_deep = f"nested deeper than {MAX_JSON_DEPTH}"
+        return error_response(400, "malformed_json", f"the body nests deeper than "
+                              f"{MAX_JSON_DEPTH} levels of arrays and objects",
+                              [{"where": "body", "problem": too_deep}])
     try:
         document = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as error:
@@ -117,12 +132,29 @@ def _refuse_nul_characters() -> Response | None:
     return None
 
 
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
-    return isinstance(value, list) and any(_has_nul(item) for item in value)
+def json_depth(raw: bytes) -> int:
+    """How deep the arrays and objects of a JSON text nest, counted without parsing it (and
+    without recursion): brackets inside strings do not count."""
+    depth = deepest = 0
+    for bracket in _JSON_BRACKET.finditer(_JSON_STRING.sub(b"", raw)):
+        depth += 1 if bracket.group() in (b"[", b"{") else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def _has_nul(document: Any) -> bool:
+    """Whether any key or string of a parsed document holds a NUL (walked with a stack)."""
+    pending = [document]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str) and "\x00" in value:
+            return True
+        if isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return False
 
 
 def register(app: Flask) -> None:
@@ -133,6 +165,17 @@ def register(app: Flask) -> None:
     def _api_error(error: ApiError) -> Response:
         return error_response(error.status, error.code, error.message, error.details)
 
+    @app.errorhandler(OperationalError)
+    def _database_unavailable(error: OperationalError) -> Response:
+        # the database is down, unreachable or too busy: the client may try again, and the
+        # operator reads one line (with the request id), not a traceback per request
+        log.error("database unavailable on %s %s: %s", request.method, request.path,
+                  str(error.orig).strip().splitlines()[0] if error.orig else error)
+        response = error_response(503, "database_unavailable", "the database is not answering; "
+                                  "try again shortly")
+        response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+        return response
+
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> Response:
         if error.response is not None and error.response.mimetype == "application/json":
@@ -142,4 +185,8 @@ def register(app: Flask) -> None:
             limit = app.config.get("MAX_CONTENT_LENGTH")
             return error_response(413, "body_too_large",
                                   f"the body is larger than the limit of {limit} bytes")
-        return error_response(error.code or 500, code, error.description or code)
+        response = error_response(error.code or 500, code, error.description or code)
+        for name, value in error.get_headers():  # Allow on a 405, WWW-Authenticate, ...
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response

@@ -4,6 +4,8 @@ never a 500, and writes nothing."""
 
 from __future__ import annotations
 
+import inspect
+import re
 from typing import Any
 
 import pytest
@@ -52,3 +54,50 @@ def test_a_dead_letter_id_past_the_largest_integer_names_nothing(client: FlaskCl
         "deadletter_not_found")
     assert listing.status_code == 422
     assert listing.get_json()["error"]["details"][0]["where"] == "query.after"
+
+
+def api_write_routes(client: FlaskClient) -> list[tuple[str, str]]:
+    """Every /api/ route whose view takes a JSON body, with its path parameters filled in."""
+    views = client.application.view_functions
+    return [(method, re.sub(r"<[^>]+>", "1", rule.rule))
+            for rule in client.application.url_map.iter_rules() if rule.rule.startswith("/api/")
+            and "body" in getattr(inspect.unwrap(views[rule.endpoint]), "__annotations__", {})
+            for method in sorted((rule.methods or set()) & {"POST", "PUT", "PATCH"})]
+
+
+@pytest.mark.parametrize("depth", [33, 10_000])
+def test_a_body_nested_too_deep_is_a_400_on_every_api_write_route(client: FlaskClient,
+                                                                    depth: int) -> None:
+    body = "[" * depth + "]" * depth
+    routes = api_write_routes(client)
+    assert ("POST", "/api/orders") in routes
+    for method, path in routes:
+        response = client.open(path, method=method, data=body, headers={
+            **ADMIN_HEADERS, "Content-Type": "application/json"})
+        assert response.status_code == 400, (method, path, response.status_code)
+        assert "nests deeper than 32" in response.get_json()["error"]["message"]
+    assert orders_count(client) == 0
+
+
+def test_a_body_as_deep_as_allowed_is_parsed_as_usual(client: FlaskClient) -> None:
+    nested: Any = "x"
+    for _ in range(30):
+        nested = {"n": nested}
+    response = client.post("/api/orders", json={**ORDER, "customer": {**ORDER["customer"],
+                                                                        "extra": nested}})
+    assert response.status_code != 400, response.get_json()
+    assert response.status_code < 500
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting(client: FlaskClient) -> None:
+    response = client.post("/api/orders", json={**ORDER, "customer": {
+        **ORDER["customer"], "name": "[{" * 40 + '"\\'}})
+    assert response.status_code == 202, response.get_json()
+
+
+def test_a_method_a_route_does_not_take_is_a_405_that_says_which_it_does(
+        client: FlaskClient) -> None:
+    response = client.delete("/api/orders")
+    assert response.status_code == 405
+    assert set(response.headers["Allow"].split(", ")) >= {"GET", "POST"}
+    assert response.get_json()["error"]["code"] == "method_not_allowed"

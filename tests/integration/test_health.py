@@ -5,6 +5,7 @@ would keep this process from doing its work."""
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -214,3 +215,33 @@ def test_a_loop_is_judged_by_its_last_pass_or_by_how_long_its_work_runs() -> Non
     assert judge(long_delivery, now, period=1, busy_limit=30) is None
     assert judge(stuck, now, period=1, busy_limit=30, work="one delivery") == \
         "has been in one delivery for 31 s (limit 30 s)"
+
+
+def every_get_path(app: Flask) -> list[str]:
+    return [re.sub(r"<[^>]+>", "x", rule.rule) for rule in app.url_map.iter_rules()
+            if "GET" in (rule.methods or ()) and rule.endpoint != "static"]
+
+
+@pytest.mark.parametrize("where", ["sqlite", "postgresql"])
+def test_with_the_database_down_no_route_answers_500(tmp_path: Path, where: str) -> None:
+    url = (f"sqlite:///{tmp_path / 'no such folder' / 'shop.db'}" if where == "sqlite"
+           else "postgresql+psycopg://orderflow@127.0.0.1:1/orderflow")  # nobody listens
+    app = create_app(Settings(database_url=url, dispatch="inline", admin_token=ADMIN),
+                     clock=ManualClock())
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {ADMIN}"}
+    try:
+        answers = {path: client.get(path, headers=headers) for path in every_get_path(app)}
+        placed = client.post("/api/orders", json={
+            "customer": {"id": "c-1", "name": "Ada", "address": HOME},
+            "items": [{"sku": "sku-1", "quantity": 1}], "payment": {"token": "tok_ok"}})
+    finally:
+        with contextlib.suppress(OperationalError):
+            app.extensions["orderflow"].close()
+
+    statuses = {path: answer.status_code for path, answer in answers.items()}
+    assert all(status < 500 or status == 503 for status in statuses.values()), statuses
+    assert statuses["/api/orders"] == statuses["/api/orders/x"] == 503
+    assert placed.status_code == 503, placed.get_data(as_text=True)
+    assert placed.get_json()["error"]["code"] == "database_unavailable"
+    assert placed.headers["Retry-After"] == "5"
