@@ -25,7 +25,7 @@ from app.bus.manual_time import SharedManualClock
 from app.clock import Clock, SystemClock
 from app.config import Settings, check_data_dir, from_environment, unknown_variables
 from app.db import Database, make_engine
-from app.http import errors, operations, system
+from app.http import errors, headers, limits, operations, system
 from app.modules import registry
 from app.modules.orders.metrics import orders_gauge
 from app.modules.payment.provider import SimulatedPaymentProvider
@@ -150,10 +150,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
                                           data_dir, gauges)
     web.register(app, tracing)
     errors.register(app)
+    headers.register(app)
+    limiter = limits.register(app, settings)
     app.register_api(system.blueprint)
     app.register_api(operations.blueprint)
     registry.register_blueprints(app)
-    dashboard.register(app, secret_key(settings, str(data_dir)))
+    limits.limit_views(app, limiter, settings)
+    dashboard.register(app, secret_key(settings, str(data_dir)),
+                       cookie_secure=settings.cookie_secure)
     cli.register(app)
     return app
 

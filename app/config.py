@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from limits import parse_many
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -27,6 +28,8 @@ NEVER = "never"  # ORDERFLOW_RETAIN_FINISHED=never: keep every finished flow's l
 SHORTEST_RETENTION = timedelta(hours=1)
 LOG_FORMATS = ("text", "json")
 IDEMPOTENCY_TTL_RANGE = (timedelta(minutes=1), timedelta(days=30))
+OFF = "off"  # ORDERFLOW_RATE_LIMIT_*=off: no such limit
+YES, NO = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
 class ConfigError(ValueError):
@@ -59,6 +62,12 @@ class Settings:
     ready_max_backlog_age: timedelta = timedelta(minutes=5)
     metrics_token: str | None = None  # Bearer token of GET /metrics; None: the admin token
     idempotency_ttl: timedelta = timedelta(days=1)  # how long an Idempotency-Key is remembered
+    # per client address, per process (app.http.limits); "off" turns one off
+    rate_limit_login: str = "10 per minute"  # failed credentials: a wrong login or token
+    rate_limit_admin: str = "20 per second"  # the admin API's writes
+    rate_limit_intake: str = "50 per second"  # POST /api/orders
+    trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-For/-Proto count
+    cookie_secure: bool = False  # the session cookie only over HTTPS: on behind TLS
 
     def __post_init__(self) -> None:
         _require(self.style in STYLES, "ORDERFLOW_STYLE", self.style, " | ".join(STYLES))
@@ -106,14 +115,41 @@ class Settings:
                  "a duration of at least PT1S and at most P3660D, such as PT5M")
         _require(self.metrics_token is None or len(self.metrics_token) >= 16,
                  "ORDERFLOW_METRICS_TOKEN", "(hidden)", "at least 16 characters")
+        for name in ("login", "admin", "intake"):
+            value = getattr(self, f"rate_limit_{name}")
+            _require(is_rate_limit(value), f"ORDERFLOW_RATE_LIMIT_{name.upper()}", value,
+                     "a rate such as '10 per minute' or '5/second;100/hour', or off")
+        _require(0 <= self.trusted_proxies <= 5, "ORDERFLOW_TRUSTED_PROXIES",
+                 self.trusted_proxies, "a whole number from 0 (no proxy) to 5")
 
     def but(self, **changes: Any) -> Settings:
         return replace(self, **changes)
+
+    def unlimited(self) -> Settings:
+        """For the in-process tools (demo, simulate, fixture) that drive the app through its
+        test client, far faster than any real client and from no address at all."""
+        return replace(self, rate_limit_admin=OFF, rate_limit_intake=OFF)
 
 
 def parse_retention(text: str) -> timedelta | None:
     """``never`` (keep every finished flow's log) or an ISO-8601 duration."""
     return None if text.strip().lower() == NEVER else parse_duration(text)
+
+
+def is_rate_limit(text: str) -> bool:
+    if text == OFF:
+        return True
+    try:
+        return bool(parse_many(text))
+    except ValueError:
+        return False
+
+
+def yes_or_no(text: str) -> bool:
+    value = text.strip().lower()
+    if value not in YES + NO:
+        raise ValueError(f"{text!r} is not one of {', '.join(YES + NO)}")
+    return value in YES
 
 
 def _require(ok: bool, name: str, value: object, expected: str) -> None:
@@ -171,6 +207,11 @@ _PARSERS = {
     "ready_max_backlog_age": ("ORDERFLOW_READY_MAX_BACKLOG_AGE", parse_duration),
     "metrics_token": ("ORDERFLOW_METRICS_TOKEN", str),
     "idempotency_ttl": ("ORDERFLOW_IDEMPOTENCY_TTL", parse_duration),
+    "rate_limit_login": ("ORDERFLOW_RATE_LIMIT_LOGIN", str.strip),
+    "rate_limit_admin": ("ORDERFLOW_RATE_LIMIT_ADMIN", str.strip),
+    "rate_limit_intake": ("ORDERFLOW_RATE_LIMIT_INTAKE", str.strip),
+    "trusted_proxies": ("ORDERFLOW_TRUSTED_PROXIES", whole_number),
+    "cookie_secure": ("ORDERFLOW_COOKIE_SECURE", yes_or_no),
 }
 SECRETS = ("admin_token", "secret_key", "metrics_token")
 # ORDERFLOW_* variables that are read elsewhere (gunicorn.conf.py, the test suite), not settings

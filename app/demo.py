@@ -92,8 +92,8 @@ def sandbox() -> Iterator[Sandbox]:
     from app.modules.inventory.demo import load_demo_catalogue
 
     token = secrets.token_urlsafe(16)
-    app = create_app(Settings(dispatch="inline", database_url=IN_MEMORY, admin_token=token),
-                     clock=ManualClock())
+    app = create_app(Settings(dispatch="inline", database_url=IN_MEMORY, admin_token=token
+                              ).unlimited(), clock=ManualClock())
     runtime = app.extensions["orderflow"]
     try:
         migrate(runtime.bus.db.engine)

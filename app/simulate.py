@@ -271,8 +271,8 @@ def open_shop(settings: Settings, orders: int) -> Iterator[Shop]:
         url = f"sqlite:///{Path(folder) / 'simulate.db'}"
         schema.upgrade(url)
         token, clock = secrets.token_urlsafe(16), ManualClock()
-        app = create_app(settings.but(dispatch="inline", database_url=url, admin_token=token),
-                         clock=clock)
+        app = create_app(settings.but(dispatch="inline", database_url=url, admin_token=token
+                                      ).unlimited(), clock=clock)
         runtime = app.extensions["orderflow"]
         try:
             _stock_up(runtime.bus.db.session(), clock.now(), orders * 2 * MOST_PER_LINE)

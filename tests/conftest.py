@@ -42,6 +42,10 @@ def build_app(url: str, *, clock: ManualClock | None = None, seed: bool = True,
               tracer_provider: Any = None, **settings: Any) -> Flask:
     settings.setdefault("dispatch", "inline")
     settings.setdefault("admin_token", ADMIN)
+    # the suite places orders and calls the admin API faster than any client would, from one
+    # address; the limits' own tests (tests/e2e/test_rate_limits.py) set them
+    settings.setdefault("rate_limit_intake", "off")
+    settings.setdefault("rate_limit_admin", "off")
     app = create_app(Settings(database_url=url, **settings), clock=clock or ManualClock(),
                      tracer_provider=tracer_provider)
     runtime = app.extensions["orderflow"]

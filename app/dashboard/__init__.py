@@ -16,11 +16,13 @@ from app.dashboard.views import blueprint
 LOGIN_LASTS = timedelta(hours=12)  # an operator's working day
 
 
-def register(app: Flask, secret_key: str) -> None:
+def register(app: Flask, secret_key: str, *, cookie_secure: bool = False) -> None:
     """Mount the dashboard. ``secret_key`` signs the session cookie (every worker has the same);
-    the login in it is bound to the admin token, so a new token logs everyone out."""
+    the login in it is bound to the admin token, so a new token logs everyone out, and names a
+    login kept on the server, so logging out ends it. ``cookie_secure``: HTTPS only."""
     app.secret_key = secret_key
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+                      SESSION_COOKIE_SECURE=cookie_secure,
                       SESSION_COOKIE_NAME="orderflow_session",
                       PERMANENT_SESSION_LIFETIME=LOGIN_LASTS)
     app.jinja_env.globals["csrf_token"] = session.csrf_token

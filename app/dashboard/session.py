@@ -8,14 +8,17 @@ import secrets
 
 from flask import abort, current_app, request, session
 
-ADMIN, CSRF = "admin", "csrf"
+from app.http import logins
+
+ADMIN, CSRF, LOGIN = "admin", "csrf", "login"
 
 
 def logged_in() -> bool:
     expected = _admin_token()
-    given = session.get(ADMIN)
-    return bool(expected) and isinstance(given, str) and hmac.compare_digest(
-        given.encode(), _bound_to(expected).encode())
+    given, login_id = session.get(ADMIN), session.get(LOGIN)
+    return (bool(expected) and isinstance(given, str) and isinstance(login_id, str)
+            and hmac.compare_digest(given.encode(), _bound_to(expected).encode())
+            and logins.is_open(_db(), login_id))
 
 
 def log_in(token: str) -> bool:
@@ -24,8 +27,13 @@ def log_in(token: str) -> bool:
         return False
     session.clear()  # a fresh session: no fixation
     session[ADMIN] = _bound_to(expected)
+    session[LOGIN] = logins.start(_db(), current_app.permanent_session_lifetime)
     session[CSRF] = secrets.token_urlsafe(32)
     return True
+
+
+def _db():  # type: ignore[no-untyped-def]
+    return current_app.extensions["orderflow"].bus.db
 
 
 def _admin_token() -> str | None:
@@ -40,6 +48,10 @@ def _bound_to(token: str) -> str:
 
 
 def log_out() -> None:
+    """Ends the login on the server too: a copy of the cookie made before is refused."""
+    login_id = session.get(LOGIN)
+    if isinstance(login_id, str):
+        logins.end(_db(), login_id)
     session.clear()
 
 

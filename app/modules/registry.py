@@ -46,5 +46,6 @@ def register_blueprints(app: Flask) -> None:
 def load_models() -> None:
     """Import every module's tables so that ``SQLModel.metadata`` knows them all."""
     importlib.import_module("app.bus.log")
+    importlib.import_module("app.http.logins")
     for module in MODULES:
         importlib.import_module(f"app.modules.{module}.models")

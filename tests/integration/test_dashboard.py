@@ -25,7 +25,7 @@ from app.clock import ManualClock
 from app.config import FLOWS, STYLES
 from app.dashboard import forms
 from app.dashboard.diagrams import MODULE_ORDER
-from tests.conftest import ADMIN, ADMIN_HEADERS
+from tests.conftest import ADMIN, ADMIN_HEADERS, on_every_database
 from tests.shop import HOME, Shop
 
 EVERY_STYLE = pytest.mark.parametrize("style", STYLES)
@@ -334,6 +334,34 @@ def test_logging_out_ends_the_session(operator: Dashboard) -> None:
     assert (response.status_code, response.headers["Location"]) == (303, "/login")
     assert operator.client.get("/tasks").status_code == 303
     assert operator.post("/clock/advance", {"by": "P1D"}).status_code == 401
+
+
+@on_every_database
+def test_a_cookie_copied_before_logout_is_refused_after_it(app: Flask,
+                                                          operator: Dashboard) -> None:
+    thief = app.test_client()
+    thief.set_cookie("orderflow_session", operator.client.get_cookie("orderflow_session").value)
+    assert thief.get("/tasks").status_code == 200  # the copy works while the login lasts
+    logout = next(form for form in operator.get("/tasks").all("form")
+                  if form.attrs["action"] == "/logout")
+
+    operator.submit(logout)
+
+    assert thief.get("/tasks").status_code == 303
+    assert thief.post("/clock/advance", data={"csrf_token": operator.csrf,
+                                              "by": "P1D"}).status_code == 401
+
+
+@on_every_database
+def test_logging_out_ends_one_login_and_leaves_the_others(app: Flask,
+                                                         operator: Dashboard) -> None:
+    colleague = Dashboard(app)
+    assert colleague.login().status_code == 303
+
+    operator.post("/logout")
+
+    assert operator.client.get("/tasks").status_code == 303
+    assert colleague.client.get("/tasks").status_code == 200
 
 
 def test_without_an_admin_token_configured_the_login_explains_and_refuses(

@@ -35,11 +35,26 @@ ROOT = Path(__file__).resolve().parents[2]
     ("ORDERFLOW_RETRY_BASE", "-PT1S"), ("ORDERFLOW_LEASE", "P400D"),
     ("ORDERFLOW_STUCK_AFTER", "PT0S"), ("ORDERFLOW_DATABASE_URL", "not a url"),
     ("ORDERFLOW_DATABASE_URL", "mysql://shop@db/orderflow"),
-    ("ORDERFLOW_ADMIN_TOKEN", "x"), ("ORDERFLOW_SECRET_KEY", "short")])
+    ("ORDERFLOW_ADMIN_TOKEN", "x"), ("ORDERFLOW_SECRET_KEY", "short"),
+    ("ORDERFLOW_RATE_LIMIT_LOGIN", "lots"), ("ORDERFLOW_RATE_LIMIT_INTAKE", "10 per fortnight"),
+    ("ORDERFLOW_RATE_LIMIT_ADMIN", "-1/second"), ("ORDERFLOW_TRUSTED_PROXIES", "-1"),
+    ("ORDERFLOW_TRUSTED_PROXIES", "9"), ("ORDERFLOW_COOKIE_SECURE", "maybe")])
 def test_a_bad_value_is_one_line_naming_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name) as raised:
         from_environment({name: value})
     assert "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize(("raw", "secure"), [("1", True), ("yes", True), ("on", True),
+                                             ("0", False), ("false", False), ("off", False)])
+def test_cookie_secure_reads_the_usual_spellings(raw: str, secure: bool) -> None:
+    assert from_environment({"ORDERFLOW_COOKIE_SECURE": raw}).cookie_secure is secure
+
+
+def test_rate_limits_read_a_rate_or_off() -> None:
+    settings = from_environment({"ORDERFLOW_RATE_LIMIT_LOGIN": "5/second;100/hour",
+                                 "ORDERFLOW_RATE_LIMIT_INTAKE": "off"})
+    assert (settings.rate_limit_login, settings.rate_limit_intake) == ("5/second;100/hour", "off")
 
 
 def test_a_secret_is_never_repeated_in_its_error() -> None:
