@@ -10,7 +10,7 @@ from urllib.parse import quote
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import Server
+from tests.browser.conftest import Server, log_in
 from tests.browser.shop import (
     ADMIN,
     dead_letters,
@@ -184,7 +184,9 @@ def test_every_dashboard_answer_says_its_server_time(admin: Page, path: str) -> 
 
 
 
-def test_a_list_left_open_goes_to_the_login_once_logged_out_elsewhere(admin: Page) -> None:
+def test_a_list_left_open_goes_to_the_login_once_logged_out_elsewhere(page: Page) -> None:
+    log_in(page)  # a login of its own: logging out ends it for every tab that shares it
+    admin = page
     admin.goto("/")
     expect(admin.locator("#order-rows")).to_be_attached()
     other = admin.context.new_page()

@@ -142,7 +142,8 @@ def server(tmp_path: Path) -> Iterator[App]:
     """Named ``server`` so that tests/e2e/conftest.py attaches the log to a failure."""
     env = {name: value for name, value in os.environ.items()
            if not name.startswith("ORDERFLOW_") and name not in ("WORKERS", "THREADS")}
-    env.update({"ORDERFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'shop.db'}",
+    env.update({"ORDERFLOW_RATE_LIMIT_ADMIN": "off",  # it retries every dead letter at once
+                "ORDERFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'shop.db'}",
                 "ORDERFLOW_ADMIN_TOKEN": ADMIN,
                 "ORDERFLOW_DISPATCH": "background",
                 "ORDERFLOW_CLOCK": "manual",
