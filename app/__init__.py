@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry
 
 from app import cli, dashboard
 from app.backup import ServingLock, sqlite_file
-from app.bus import MessageBus
+from app.bus import MessageBus, time_check
 from app.bus.manual_time import SharedManualClock
 from app.clock import Clock, SystemClock
 from app.config import Settings, check_data_dir, from_environment, unknown_variables
@@ -61,6 +61,7 @@ class Runtime:
         threads in background mode; in both modes a tick that picks up due retries. The
         log lines go out in ORDERFLOW_LOG_FORMAT from now on."""
         logs.configure(self.settings.log_format)
+        self.check_the_clock()
         self.hold_serving_lock()
         if self.settings.dispatch == "inline":
             self.bus.settle()
@@ -76,6 +77,12 @@ class Runtime:
                                    jitter=PRUNE_JITTER_SECONDS, id="prune", coalesce=True,
                                    misfire_grace_time=None, max_instances=1)
         self.scheduler.start()
+
+    def check_the_clock(self) -> None:
+        """On the system clock, a message log from the future (a manual clock moved ahead)
+        stops the start: ``time_check.ClockBehind`` says what to do."""
+        if isinstance(self.bus.clock, SystemClock):
+            time_check.check(self.bus.db, self.bus.clock.now(), self.settings.clock_tolerance)
 
     def hold_serving_lock(self) -> None:
         """Tell ``orderflow restore`` that a shop serves this SQLite file (a shared lock on

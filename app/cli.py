@@ -6,6 +6,7 @@ import json
 import secrets
 import sys
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -14,7 +15,10 @@ from flask.cli import ScriptInfo, with_appcontext
 
 from app import schema, wiring_report
 from app import simulate as simulation
+from app.bus import time_check
+from app.clock import format_duration
 
+SHIFT_MARGIN_SECONDS = 1  # shifted a little further, so the newest message is just behind now
 
 @click.group("orderflow")
 def orderflow() -> None:
@@ -41,6 +45,10 @@ def init() -> None:
 
     runtime = _runtime()
     schema.upgrade(runtime.bus.db.engine.url.render_as_string(hide_password=False))
+    try:
+        runtime.check_the_clock()
+    except time_check.ClockBehind as error:
+        raise click.ClickException(str(error)) from None
     added = ensure_demo_catalogue(runtime.bus.db, runtime.bus.clock.now())
     click.echo(f"demo catalogue: {added} items added" if added else "catalogue already loaded")
     _ensure_admin_token(current_app)
@@ -101,6 +109,57 @@ def advance(duration: str) -> None:
     fired = runtime.bus.fire_due_deadlines()
     runtime.bus.dispatcher.tick()
     click.echo(f"now {now.isoformat()}; {fired} deadline(s) fired")
+
+
+@orderflow.group("clock")
+def clock_group() -> None:
+    """The shop's clock against the times its database recorded."""
+
+
+@clock_group.command("status")
+@with_appcontext
+def clock_status() -> None:
+    """Say which clock runs, what time it is, and how far ahead the message log is."""
+    runtime = _runtime()
+    now, newest = runtime.bus.clock.now(), time_check.newest_recorded(runtime.bus.db)
+    kind = "manual" if hasattr(runtime.bus.clock, "advance") else "system"
+    click.echo(f"clock: {kind}, now {now.isoformat(timespec='seconds')}")
+    if newest is None:
+        click.echo("message log: empty")
+        return
+    ahead = time_check.ahead_of(runtime.bus.db, now)
+    click.echo(f"newest message: {newest.isoformat(timespec='seconds')}"
+               + (f" ({format_duration(time_check.whole_seconds(ahead))} ahead of the clock)"
+                  if ahead else ""))
+
+
+@clock_group.command("shift")
+@click.option("--yes", is_flag=True, help="Do it without asking.")
+@with_appcontext
+def clock_shift(yes: bool) -> None:
+    """Move every time the shop recorded back by how far its message log is ahead of the
+    system clock (after a workshop moved the manual clock forward), and clear the manual
+    clock's offset. Stop the servers first."""
+    from sqlmodel import SQLModel
+
+    from app.clock import SystemClock
+    from app.modules.registry import load_models
+
+    runtime = _runtime()
+    ahead = time_check.ahead_of(runtime.bus.db, SystemClock().now())
+    if not ahead:
+        click.echo("the message log is not ahead of the system clock: nothing to shift")
+        return
+    if not yes:
+        click.confirm(f"move every recorded time back by "
+                      f"{format_duration(time_check.whole_seconds(ahead))}?", abort=True)
+    load_models()
+    by = time_check.whole_seconds(ahead) + timedelta(seconds=SHIFT_MARGIN_SECONDS)
+    changed = time_check.shift_back(
+        runtime.bus.db, SQLModel.metadata.sorted_tables, by,
+        progress=lambda table, rows: rows and click.echo(f"  {table}: {rows} rows"))
+    click.echo(f"shifted {changed} rows back by {format_duration(by)}; start the shop on the "
+               "system clock")
 
 
 @orderflow.command("demo")

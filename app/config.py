@@ -68,6 +68,8 @@ class Settings:
     rate_limit_intake: str = "50 per second"  # POST /api/orders
     trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-For/-Proto count
     cookie_secure: bool = False  # the session cookie only over HTTPS: on behind TLS
+    # start-up refuses when the message log's newest message is further ahead of the clock
+    clock_tolerance: timedelta = timedelta(minutes=5)
 
     def __post_init__(self) -> None:
         _require(self.style in STYLES, "ORDERFLOW_STYLE", self.style, " | ".join(STYLES))
@@ -119,6 +121,9 @@ class Settings:
             value = getattr(self, f"rate_limit_{name}")
             _require(is_rate_limit(value), f"ORDERFLOW_RATE_LIMIT_{name.upper()}", value,
                      "a rate such as '10 per minute' or '5/second;100/hour', or off")
+        _require(timedelta(0) <= self.clock_tolerance <= timedelta(days=1),
+                 "ORDERFLOW_CLOCK_TOLERANCE", self.clock_tolerance,
+                 "a duration from PT0S to P1D, such as PT5M")
         _require(0 <= self.trusted_proxies <= 5, "ORDERFLOW_TRUSTED_PROXIES",
                  self.trusted_proxies, "a whole number from 0 (no proxy) to 5")
 
@@ -212,6 +217,7 @@ _PARSERS = {
     "rate_limit_intake": ("ORDERFLOW_RATE_LIMIT_INTAKE", str.strip),
     "trusted_proxies": ("ORDERFLOW_TRUSTED_PROXIES", whole_number),
     "cookie_secure": ("ORDERFLOW_COOKIE_SECURE", yes_or_no),
+    "clock_tolerance": ("ORDERFLOW_CLOCK_TOLERANCE", parse_duration),
 }
 SECRETS = ("admin_token", "secret_key", "metrics_token")
 # ORDERFLOW_* variables that are read elsewhere (gunicorn.conf.py, the test suite), not settings

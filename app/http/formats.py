@@ -37,7 +37,10 @@ class Strict(BaseModel):
 
 
 def span(elapsed: timedelta) -> str:
-    """A duration for people, its two largest parts: '3 d 4 h', '2 h 5 min', '40 s'."""
+    """A duration for people, its two largest parts: '3 d 4 h', '2 h 5 min', '40 s'. An age
+    that comes out negative (a moment logged by a clock ahead of ours) says so, never '0 s'."""
+    if elapsed < -timedelta(seconds=1):
+        return f"{span(-elapsed)} in the future"
     seconds = max(0, int(elapsed.total_seconds()))
     if seconds < 60:
         return f"{seconds} s"

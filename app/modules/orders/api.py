@@ -229,12 +229,20 @@ def stuck_cutoff() -> datetime:
     return bus.clock.now() - bus.settings.stuck_after
 
 
+def future_cutoff() -> datetime:
+    """A message dated after this was logged by a clock ahead of ours (ADR 0022)."""
+    bus = runtime().bus
+    return bus.clock.now() + bus.settings.clock_tolerance
+
+
 def stuck_condition(cutoff: datetime) -> Any:
     unfinished = [status for status in STATUSES if status not in TERMINAL]  # index-friendly
     unfinished_and_silent = and_(col(Order.status).in_(unfinished),
                                  col(Order.id).not_in(flows.moved_since(cutoff)),
                                  col(Order.id).not_in(flows.archived()))
-    return or_(unfinished_and_silent, col(Order.id).in_(flows.blocked()))
+    from_the_future = and_(col(Order.status).in_(unfinished),
+                           col(Order.id).in_(flows.moved_since(future_cutoff())))
+    return or_(unfinished_and_silent, from_the_future, col(Order.id).in_(flows.blocked()))
 
 
 def stuck_among(session: Session, orders: list[Order]) -> set[str]:
@@ -248,9 +256,9 @@ def silent_among(session: Session, orders: list[Order]) -> dict[str, datetime | 
     with the time of their last message."""
     unfinished = [order.id for order in orders if order.status not in TERMINAL]
     unfinished = sorted(set(unfinished) - flows.archived_among(session, unfinished))
-    moved, cutoff = flows.last_moved(session, unfinished), stuck_cutoff()
+    moved, cutoff, future = flows.last_moved(session, unfinished), stuck_cutoff(), future_cutoff()
     return {order_id: moved.get(order_id) for order_id in unfinished
-            if order_id not in moved or moved[order_id] < cutoff}
+            if order_id not in moved or not cutoff <= moved[order_id] <= future}
 
 
 @blueprint.get("/<order_id>/timeline")
@@ -324,8 +332,11 @@ def _silence(session: Session, order: Order) -> str | None:
     silent = silent_among(session, [order])
     if order.id not in silent:
         return None
-    last = silent[order.id]
-    since = f"no message for {span(runtime().bus.clock.now() - last)}" if last else "no message"
+    last, now = silent[order.id], runtime().bus.clock.now()
+    if last and last > now:
+        return (f"its latest message is dated {span(now - last)}: the clock went "
+                f"back (see 'orderflow clock status'); waiting at {order.status}")
+    since = f"no message for {span(now - last)}" if last else "no message"
     return f"{since} (unfinished, waiting at {order.status})"
 
 
