@@ -51,6 +51,7 @@ from app.modules.payment.models import Payment
 from app.modules.payment.provider import SimulatedPaymentProvider
 from app.modules.shipping.carrier import SimulatedCarrier
 from app.modules.shipping.models import Shipment
+from app.sandbox import Ledger, sandbox_url
 from bench.floor import Floor
 
 ITEMS = (("sku-1", 1), ("sku-3", 2))  # two lines: two conditional stock UPDATEs per order
@@ -123,7 +124,9 @@ class FloorShop(Shop):
         db = Database(make_engine(url))
         self.engine = db.engine
         stock_up(db)
-        self.floor = Floor(db, SystemClock(), SimulatedPaymentProvider(), SimulatedCarrier())
+        ledger = Ledger(sandbox_url(url, tempfile.gettempdir()))  # as the app's: beside the shop
+        self.floor = Floor(db, SystemClock(), SimulatedPaymentProvider(ledger),
+                           SimulatedCarrier(ledger))
 
     def order(self) -> None:
         self.floor.fulfil(REQUEST)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections import Counter
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+from app.sandbox import Ledger
 
 
 class TransientProviderError(RuntimeError):
@@ -55,30 +56,29 @@ FLAKY_FAILURES = 2
 
 
 class SimulatedPaymentProvider:
-    def __init__(self, outage_attempts: int = 5) -> None:
+    """Its memory (answers by idempotency key, attempts of ``tok_flaky``/``tok_outage``) is
+    the sandbox ledger, so it survives our restarts as a real provider's would; the totals
+    below count what this process's calls took and gave back (for reports and tests)."""
+
+    def __init__(self, ledger: Ledger, outage_attempts: int = 5) -> None:
+        self.ledger = ledger
         self.outage_attempts = outage_attempts
         self._lock = threading.Lock()
-        self._charges: dict[str, Charge] = {}
-        self._refunds: dict[str, str] = {}
-        self._attempts: Counter[str] = Counter()
         self.charged_cents = 0
         self.refunded_cents = 0
         self.released: set[str] = set()  # charges held for review, then let go
-        self._amounts: dict[str, int] = {}
-        self._voided: set[str] = set()
 
     def charge(self, token: str, amount_cents: int, idempotency_key: str) -> Charge:
-        with self._lock:
-            if idempotency_key in self._charges:
-                return self._charges[idempotency_key]
-            self._attempts[idempotency_key] += 1
-            self._fail_transiently(token, self._attempts[idempotency_key])
-            outcome = _outcome_for(token)
-            if outcome.ok:
-                self.charged_cents += amount_cents
-            self._charges[idempotency_key] = outcome
-            self._amounts[idempotency_key] = amount_cents
-            return outcome
+        attempt, known = self.ledger.attempt("bank.charge", idempotency_key)
+        if known is not None:
+            return _charge(known)
+        self._fail_transiently(token, attempt)
+        outcome = _outcome_for(token)
+        kept, new = self.ledger.answer("bank.charge", idempotency_key,
+                                       {**asdict(outcome), "amount_cents": amount_cents})
+        if new and outcome.ok:
+            self._add(charged=amount_cents)
+        return _charge(kept)
 
     def _fail_transiently(self, token: str, attempt: int) -> None:
         if token == "tok_flaky" and attempt <= FLAKY_FAILURES:
@@ -89,37 +89,46 @@ class SimulatedPaymentProvider:
 
     def review(self, charge_id: str, amount_cents: int, approved: bool, idempotency_key: str
                ) -> Charge:
-        with self._lock:
-            if idempotency_key in self._charges:
-                return self._charges[idempotency_key]
-            if approved:
-                self.charged_cents += amount_cents
-                outcome = Charge("succeeded", charge_id=charge_id)
-            else:
-                outcome = Charge("declined", charge_id=charge_id, reason="clarification_declined")
-            self._charges[idempotency_key] = outcome
-            return outcome
+        outcome = (Charge("succeeded", charge_id=charge_id) if approved
+                   else Charge("declined", charge_id=charge_id, reason="clarification_declined"))
+        kept, new = self.ledger.answer("bank.charge", idempotency_key,
+                                       {**asdict(outcome), "amount_cents": amount_cents})
+        if new and outcome.ok:
+            self._add(charged=amount_cents)
+        return _charge(kept)
 
     def release(self, charge_id: str, idempotency_key: str) -> None:
+        self.ledger.answer("bank.release", idempotency_key, {"charge_id": charge_id})
         with self._lock:
             self.released.add(charge_id)
 
     def void(self, idempotency_key: str) -> int:
-        with self._lock:
-            charge = self._charges.get(idempotency_key)
-            if charge is None or not charge.ok or idempotency_key in self._voided:
-                return 0
-            self._voided.add(idempotency_key)
-            amount = self._amounts[idempotency_key]
-            self.refunded_cents += amount
-            return amount
+        charge = self.ledger.known("bank.charge", idempotency_key)
+        if charge is None or charge["status"] != "succeeded":
+            return 0
+        _, new = self.ledger.answer("bank.void", idempotency_key,
+                                    {"amount_cents": charge["amount_cents"]})
+        if not new:
+            return 0
+        self._add(refunded=charge["amount_cents"])
+        return int(charge["amount_cents"])
 
     def refund(self, charge_id: str, amount_cents: int, idempotency_key: str) -> str:
+        kept, new = self.ledger.answer("bank.refund", idempotency_key,
+                                       {"refund_id": f"re_{uuid.uuid4().hex[:16]}"})
+        if new:
+            self._add(refunded=amount_cents)
+        return str(kept["refund_id"])
+
+    def _add(self, charged: int = 0, refunded: int = 0) -> None:
         with self._lock:
-            if idempotency_key not in self._refunds:
-                self._refunds[idempotency_key] = f"re_{uuid.uuid4().hex[:16]}"
-                self.refunded_cents += amount_cents
-            return self._refunds[idempotency_key]
+            self.charged_cents += charged
+            self.refunded_cents += refunded
+
+
+def _charge(answer: dict[str, Any]) -> Charge:
+    return Charge(answer["status"], charge_id=answer.get("charge_id"),
+                  reason=answer.get("reason"))
 
 
 def _outcome_for(token: str) -> Charge:

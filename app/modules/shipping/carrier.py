@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Protocol
+
+from app.sandbox import Ledger
 
 
 @dataclass(frozen=True)
@@ -21,19 +23,21 @@ class Carrier(Protocol):
 
 
 class SimulatedCarrier:
-    def __init__(self) -> None:
+    """Its memory of consignments by idempotency key is the sandbox ledger (it survives our
+    restarts); ``parcels_sent`` counts the parcels this process's calls handed over."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
         self._lock = threading.Lock()
-        self._consignments: dict[str, Consignment] = {}
+        self.parcels_sent = 0
 
     def ship(self, recipient: str, address: str, idempotency_key: str) -> Consignment:
-        with self._lock:
-            if idempotency_key not in self._consignments:
-                self._consignments[idempotency_key] = _consign(address)
-            return self._consignments[idempotency_key]
-
-    @property
-    def parcels_sent(self) -> int:
-        return sum(1 for c in self._consignments.values() if c.accepted)
+        consignment = _consign(address)
+        kept, new = self.ledger.answer("carrier.ship", idempotency_key, asdict(consignment))
+        if new and consignment.accepted:
+            with self._lock:
+                self.parcels_sent += 1
+        return Consignment(**kept)
 
 
 def _consign(address: str) -> Consignment:
