@@ -8,6 +8,7 @@ the shop is on PostgreSQL). Each call is one short transaction of its own."""
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -48,15 +49,24 @@ def sandbox_url(shop_url: str, data_dir: str) -> str:
 
 class Ledger:
     def __init__(self, url: str) -> None:
-        self.engine = _engine(url)
-        try:
-            metadata.create_all(self.engine)
-        except OperationalError:  # another process made the table between look and create
-            metadata.create_all(self.engine)
+        self.engine = _engine(url)  # connects at the first call, not before
+        self._made = False
+        self._lock = threading.Lock()
+
+    def _table(self) -> None:
+        with self._lock:
+            if self._made:
+                return
+            try:
+                metadata.create_all(self.engine)
+            except OperationalError:  # another process made it between look and create
+                metadata.create_all(self.engine)
+            self._made = True
 
     def attempt(self, system: str, key: str) -> tuple[int, dict[str, Any] | None]:
         """The first answer given under ``key``, if there is one; otherwise count this try
         and return how many there were."""
+        self._table()
         with self.engine.begin() as connection:
             row = connection.execute(select(calls.c.attempts, calls.c.answer).where(
                 calls.c.system == system, calls.c.key == key)).first()
@@ -74,6 +84,7 @@ class Ledger:
     def answer(self, system: str, key: str, answer: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """Keep the answer unless one was given already; returns the kept one and whether it
         is this one."""
+        self._table()
         with self.engine.begin() as connection:
             kept = connection.execute(select(calls.c.answer).where(
                 calls.c.system == system, calls.c.key == key)).scalar()
@@ -88,6 +99,7 @@ class Ledger:
         return answer, True
 
     def known(self, system: str, key: str) -> dict[str, Any] | None:
+        self._table()
         with self.engine.connect() as connection:
             kept = connection.execute(select(calls.c.answer).where(
                 calls.c.system == system, calls.c.key == key)).scalar()
