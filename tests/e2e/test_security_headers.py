@@ -3,7 +3,6 @@ session cookie is HttpOnly, SameSite=Lax, and Secure when ORDERFLOW_COOKIE_SECUR
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 import pytest
@@ -12,13 +11,9 @@ from flask import Flask
 from app.http.headers import EVERY_RESPONSE
 from tests.conftest import ADMIN, ADMIN_HEADERS
 from tests.integration.test_dashboard import Dashboard
+from tests.integration.test_health import every_get_path
 
 STATIC = "/static/vendor/htmx/htmx.min.js"
-
-
-def every_get_path(app: Flask) -> list[str]:
-    return [re.sub(r"<[^>]+>", "x", rule.rule) for rule in app.url_map.iter_rules()
-            if "GET" in (rule.methods or ()) and rule.endpoint != "static"]
 
 
 def test_every_route_answers_with_the_security_headers_and_no_store(app: Flask) -> None:

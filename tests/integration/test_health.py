@@ -183,12 +183,16 @@ def test_not_ready_when_migrations_are_behind(make_app: Callable[..., Flask]) ->
                                "(run 'orderflow init')"]
 
 
-@pytest.mark.parametrize("where", ["sqlite", "postgresql"])
-def test_not_ready_when_the_database_does_not_answer(tmp_path: Path, where: str) -> None:
+def app_without_its_database(tmp_path: Path, where: str) -> Flask:
     url = (f"sqlite:///{tmp_path / 'no such folder' / 'shop.db'}" if where == "sqlite"
            else "postgresql+psycopg://orderflow@127.0.0.1:1/orderflow")  # nobody listens
-    app = create_app(Settings(database_url=url, dispatch="inline", admin_token=ADMIN),
-                     clock=ManualClock())
+    return create_app(Settings(database_url=url, dispatch="inline", admin_token=ADMIN),
+                      clock=ManualClock())
+
+
+@pytest.mark.parametrize("where", ["sqlite", "postgresql"])
+def test_not_ready_when_the_database_does_not_answer(tmp_path: Path, where: str) -> None:
+    app = app_without_its_database(tmp_path, where)
     try:
         status, body = readiness(app)
         assert app.test_client().get("/healthz").status_code == 200
@@ -224,10 +228,7 @@ def every_get_path(app: Flask) -> list[str]:
 
 @pytest.mark.parametrize("where", ["sqlite", "postgresql"])
 def test_with_the_database_down_no_route_answers_500(tmp_path: Path, where: str) -> None:
-    url = (f"sqlite:///{tmp_path / 'no such folder' / 'shop.db'}" if where == "sqlite"
-           else "postgresql+psycopg://orderflow@127.0.0.1:1/orderflow")  # nobody listens
-    app = create_app(Settings(database_url=url, dispatch="inline", admin_token=ADMIN),
-                     clock=ManualClock())
+    app = app_without_its_database(tmp_path, where)
     client = app.test_client()
     headers = {"Authorization": f"Bearer {ADMIN}"}
     try:
