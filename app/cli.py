@@ -129,7 +129,7 @@ def clock_status() -> None:
         return
     ahead = time_check.ahead_of(runtime.bus.db, now)
     click.echo(f"newest message: {newest.isoformat(timespec='seconds')}"
-               + (f" ({format_duration(time_check.whole_seconds(ahead))} ahead of the clock)"
+               + (f" ({time_check.readable(ahead)} ahead of the clock)"
                   if ahead else ""))
 
 
@@ -152,9 +152,9 @@ def clock_shift(yes: bool) -> None:
         return
     if not yes:
         click.confirm(f"move every recorded time back by "
-                      f"{format_duration(time_check.whole_seconds(ahead))}?", abort=True)
+                      f"{time_check.readable(ahead)}?", abort=True)
     load_models()
-    by = time_check.whole_seconds(ahead) + timedelta(seconds=SHIFT_MARGIN_SECONDS)
+    by = time_check.whole_seconds(ahead) + timedelta(seconds=SHIFT_MARGIN_SECONDS)  # past it
     changed = time_check.shift_back(
         runtime.bus.db, SQLModel.metadata.sorted_tables, by,
         progress=lambda table, rows: rows and click.echo(f"  {table}: {rows} rows"))

@@ -40,7 +40,7 @@ def check(db: Database, now: datetime, tolerance: timedelta) -> None:
     ahead = ahead_of(db, now)
     if ahead > tolerance:
         raise ClockBehind(
-            f"the message log's newest message is {format_duration(whole_seconds(ahead))} ahead of "
+            f"the message log's newest message is {readable(ahead)} ahead of "
             f"the system clock (a manual clock was moved forward); nothing due would fire "
             f"until then. Either keep ORDERFLOW_CLOCK=manual, or run 'orderflow clock shift' "
             f"to move the shop's recorded times back onto the system clock")
@@ -88,3 +88,11 @@ def _shifted(row, keys, moments, by: timedelta) -> dict:  # type: ignore[no-unty
 
 def whole_seconds(span: timedelta) -> timedelta:
     return timedelta(seconds=round(span.total_seconds()))
+
+
+def readable(span: timedelta) -> str:
+    """The gap for people: to the minute once it is an hour or more (it shrinks while we
+    look), to the second below."""
+    seconds = span.total_seconds()
+    step = 60 if seconds >= 3600 else 1
+    return format_duration(timedelta(seconds=round(seconds / step) * step))

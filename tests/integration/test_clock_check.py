@@ -14,7 +14,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from app.bus.log import DeadlineRecord
-from app.bus.time_check import ClockBehind
+from app.bus.time_check import ClockBehind, readable
 from app.clock import Clock, ManualClock, SystemClock, as_utc
 from app.http.formats import span
 from app.schema import alembic_config
@@ -123,3 +123,8 @@ def test_an_age_from_the_future_is_never_shown_as_nothing(database_url: str) -> 
     assert span(timedelta(days=-30)) == "30 d in the future"
     assert span(timedelta(seconds=-0.5)) == "0 s"
     assert span(timedelta(hours=2, minutes=5)) == "2 h 5 min"
+
+
+def test_the_gap_reads_to_the_minute_once_it_is_an_hour(database_url: str) -> None:
+    assert readable(timedelta(days=29, hours=23, minutes=59, seconds=58)) == "P30D"
+    assert readable(timedelta(minutes=7, seconds=3)) == "PT7M3S"
