@@ -23,7 +23,14 @@ from app.backup import ServingLock, sqlite_file
 from app.bus import MessageBus, time_check
 from app.bus.manual_time import SharedManualClock
 from app.clock import Clock, SystemClock
-from app.config import Settings, check_data_dir, from_environment, unknown_variables
+from app.config import (
+    ADMIN_TOKEN_MIN_LENGTH,
+    ConfigError,
+    Settings,
+    check_data_dir,
+    from_environment,
+    unknown_variables,
+)
 from app.db import Database, make_engine
 from app.http import errors, headers, limits, operations, system
 from app.modules import registry
@@ -201,7 +208,14 @@ def admin_token(settings: Settings, data_dir: str) -> str | None:
     if settings.admin_token:
         return settings.admin_token
     stored = Path(data_dir) / ADMIN_TOKEN_FILE
-    return stored.read_text().strip() if stored.exists() else None
+    if not stored.exists():
+        return None
+    token = stored.read_text().strip()
+    if len(token) < ADMIN_TOKEN_MIN_LENGTH:  # as ORDERFLOW_ADMIN_TOKEN: no guessable token
+        raise ConfigError(f"{stored} holds an admin token of {len(token)} characters; expected "
+                          f"at least {ADMIN_TOKEN_MIN_LENGTH} (delete it and run 'orderflow "
+                          "init' to make a new one, or set ORDERFLOW_ADMIN_TOKEN)")
+    return token
 
 
 SECRET_KEY_FILE = "secret_key"

@@ -28,6 +28,7 @@ NEVER = "never"  # ORDERFLOW_RETAIN_FINISHED=never: keep every finished flow's l
 SHORTEST_RETENTION = timedelta(hours=1)
 LOG_FORMATS = ("text", "json")
 IDEMPOTENCY_TTL_RANGE = (timedelta(minutes=1), timedelta(days=30))
+ADMIN_TOKEN_MIN_LENGTH = 16
 OFF = "off"  # ORDERFLOW_RATE_LIMIT_*=off: no such limit
 YES, NO = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
@@ -108,7 +109,7 @@ class Settings:
                  "ORDERFLOW_DATABASE_URL", mask_url(self.database_url or ""),
                  "an SQLAlchemy URL such as sqlite:///shop.db or "
                  "postgresql+psycopg://user:password@host/orderflow")
-        _require(self.admin_token is None or len(self.admin_token) >= 16,
+        _require(self.admin_token is None or len(self.admin_token) >= ADMIN_TOKEN_MIN_LENGTH,
                  "ORDERFLOW_ADMIN_TOKEN", "(hidden)", "at least 16 characters")
         _require(self.log_format in LOG_FORMATS, "ORDERFLOW_LOG_FORMAT", self.log_format,
                  " | ".join(LOG_FORMATS))

@@ -18,7 +18,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from app.clock import ManualClock
-from app.config import STYLES
+from app.config import STYLES, ConfigError
 from tests.conftest import ADMIN_HEADERS
 
 ORDERS = "/api/orders"
@@ -740,13 +740,21 @@ def test_admin_requests_are_a_403_when_no_admin_token_is_configured(
 
 def test_the_admin_token_stored_in_the_instance_folder_is_used(
         make_app: Callable[..., Flask], instance: Path) -> None:
-    (instance / "admin_token").write_text("stored-token\n")
+    (instance / "admin_token").write_text("stored-token-of-24-chars\n")
     client = make_app(admin_token=None).test_client()
 
     response = client.put(f"{CATALOG}/sku-1", json={"price": "1.00", "stock": 1},
-                          headers={"Authorization": "Bearer stored-token"})
+                          headers={"Authorization": "Bearer stored-token-of-24-chars"})
 
     assert response.status_code == 200
+
+
+def test_a_stored_admin_token_too_short_to_be_safe_stops_the_start(
+        make_app: Callable[..., Flask], instance: Path) -> None:
+    (instance / "admin_token").write_text("x\n")
+
+    with pytest.raises(ConfigError, match="holds an admin token of 1 characters"):
+        make_app(admin_token=None)
 
 
 def test_reading_the_catalogue_needs_no_token(make_app: Callable[..., Flask],
