@@ -8,6 +8,7 @@ soon after its predecessor died; each such run is counted before it starts (ADR 
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import urllib.error
@@ -28,6 +29,7 @@ pytestmark = pytest.mark.server
 MAX_ATTEMPTS = 3
 POISON_RECEIVER = "poison.when_order_placed_for_poison_end_the_process"
 DELIVERED = ("delivered", None)
+DIED_MID_ANSWER = (OSError, urllib.error.URLError, http.client.HTTPException)
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
@@ -68,14 +70,14 @@ def _try_post(url: str, body: bytes, headers: dict[str, str]) -> str | None:
         with _opener.open(request, timeout=10) as response:
             assert response.status == 202
             return json.loads(response.read())["id"]
-    except (OSError, urllib.error.URLError):  # the worker died mid-request: ask again
+    except DIED_MID_ANSWER:  # the worker died mid-request: ask again
         return None
 
 
 def answered(app: App, path: str) -> Any:
     try:
         return app.get(path)
-    except (OSError, urllib.error.URLError):
+    except DIED_MID_ANSWER:
         return None
 
 
