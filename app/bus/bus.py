@@ -11,6 +11,7 @@ from sqlalchemy.exc import DBAPIError
 
 from app.bus import deadlines, outbox, retention
 from app.bus.dispatcher import Dispatcher
+from app.bus.log import FAILED_DEADLINE
 from app.bus.outbox import Claim, RetryPolicy
 from app.bus.unit_of_work import UnitOfWork
 from app.bus.wiring import Wiring
@@ -76,19 +77,21 @@ class MessageBus:
         return fired
 
     def _fire_or_set_aside(self, deadline_id: int) -> bool:
-        """A database that is away is tried again at the next tick; anything else about a
-        deadline (its type is gone, its data no longer fits) would fail every time: it is set
-        aside as failed, so that the deadlines after it still fire."""
+        """A database that is away is tried again at the next tick; any other failure is
+        counted and tried again after the bus's backoff, then set aside as failed (visibly:
+        its order is stuck) after the last attempt; the deadlines after it still fire."""
         try:
             return self._fire(deadline_id)
         except DBAPIError:
             raise
         except Exception as error:
-            log.exception("deadline %s cannot fire; set aside as failed", deadline_id)
             with self.db.session() as session:
-                deadlines.fail(session, deadline_id, f"{type(error).__name__}: {error}",
-                               self.clock.now())
+                status = deadlines.fail(session, deadline_id, f"{type(error).__name__}: {error}",
+                                        self.clock.now(), self.retry_policy)
                 session.commit()
+            log.exception("deadline %s cannot fire; %s", deadline_id,
+                          "set aside as failed" if status == FAILED_DEADLINE else
+                          "tried again later")
             return False
 
     def _due_deadlines(self, batch: int) -> list[int]:

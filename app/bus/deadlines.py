@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from app.bus.log import CANCELLED, FAILED_DEADLINE, FIRED, PENDING_DEADLINE, DeadlineRecord
 from app.bus.messages import Message, message_class
+from app.bus.outbox import RetryPolicy
 from app.clock import as_utc
 
 deadlines = DeadlineRecord.__table__
@@ -75,13 +76,47 @@ def take(session: Session, deadline_id: int, now: datetime) -> DueDeadline | Non
     return DueDeadline(row.flowid, row.name, row.owner, row.style, message, row.causationid)
 
 
-def fail(session: Session, deadline_id: int, error: str, now: datetime) -> None:
-    """A deadline whose message cannot be published (its type is gone, its data no longer
-    fits) is set aside, visibly, so that it does not block the ones after it."""
-    session.connection().execute(
-        update(deadlines).where(deadlines.c.id == deadline_id,
-                                deadlines.c.status == PENDING_DEADLINE)
-        .values(status=FAILED_DEADLINE, last_error=error[:4000], closed_at=now))
+_ATTEMPTS = (select(deadlines.c.attempts)
+             .where(deadlines.c.id == bindparam("deadline_id"),
+                    deadlines.c.status == PENDING_DEADLINE)
+             .with_for_update())
+_RETRY_LATER = (update(deadlines).where(deadlines.c.id == bindparam("deadline_id"))
+                .values(attempts=bindparam("attempts"), last_error=bindparam("error"),
+                        due_at=bindparam("due_at")))
+_SET_ASIDE = (update(deadlines).where(deadlines.c.id == bindparam("deadline_id"))
+              .values(status=FAILED_DEADLINE, attempts=bindparam("attempts"),
+                      last_error=bindparam("error"), closed_at=bindparam("now")))
+
+
+def fail(session: Session, deadline_id: int, error: str, now: datetime,
+         policy: RetryPolicy) -> str | None:
+    """A firing that failed is counted and tried again after the bus's backoff (``due_at``
+    moves to the next try; the deadlines after it still fire). After the last attempt the
+    deadline is set aside as failed, visibly (its order is stuck) until an operator fires it
+    again (``refire``). Returns the new status; None when it is no longer pending."""
+    connection = session.connection()
+    attempts = connection.execute(_ATTEMPTS, {"deadline_id": deadline_id}).scalar()
+    if attempts is None:
+        return None
+    params = {"deadline_id": deadline_id, "attempts": attempts + 1, "error": error[:4000]}
+    if attempts + 1 >= policy.max_attempts:
+        connection.execute(_SET_ASIDE, {**params, "now": now})
+        return FAILED_DEADLINE
+    connection.execute(_RETRY_LATER, {**params, "due_at": now + policy.delay(attempts + 1)})
+    return PENDING_DEADLINE
+
+
+_REFIRE = (update(deadlines).where(deadlines.c.flowid == bindparam("flow"),
+                                   deadlines.c.name == bindparam("deadline_name"),
+                                   deadlines.c.status == FAILED_DEADLINE)
+           .values(status=PENDING_DEADLINE, due_at=bindparam("now"), closed_at=None))
+
+
+def refire(session: Session, flowid: str, name: str, now: datetime) -> int:
+    """An operator's retry of a deadline set aside as failed: due again now, with the
+    attempts it made (one more failure sets it aside again). Returns how many."""
+    return session.connection().execute(_REFIRE, {"flow": flowid, "deadline_name": name,
+                                                  "now": now}).rowcount
 
 
 def of_flow(session: Session, flowid: str) -> list[dict]:
@@ -90,5 +125,5 @@ def of_flow(session: Session, flowid: str) -> list[dict]:
     return [{"name": row["name"], "owner": row["owner"], "message": row["type"],
              "due_at": as_utc(row["due_at"]), "status": row["status"],
              "closed_at": as_utc(row["closed_at"]) if row["closed_at"] else None,
-             "last_error": row["last_error"]}
+             "last_error": row["last_error"], "attempts": row["attempts"]}
             for row in rows]

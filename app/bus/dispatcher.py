@@ -18,6 +18,7 @@ import time
 import traceback
 import uuid
 from collections import deque
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -150,6 +151,11 @@ class Dispatcher:
         retried), parked, or unrecorded (the bookkeeping failed; the lease will expire)."""
         if claim.already_processed:
             return self._guarded(self._finish_duplicate, claim)
+        if claim.taken_over:
+            started = self._guarded(self._start, claim)
+            if started not in (outbox.STARTED, None):
+                return started
+            claim = replace(claim, counted=started == outbox.STARTED)
         try:
             self._run_receiver(claim)
         except outbox.WaitForEarlier:
@@ -188,6 +194,19 @@ class Dispatcher:
             log.exception("could not record the outcome of delivery %s", claim.delivery_id)
             return UNRECORDED
 
+    def _start(self, claim: outbox.Claim) -> str | None:
+        """A delivery taken over from a claim that never ended: its attempt is counted and
+        committed before the receiver runs, so a receiver that kills its process is parked."""
+        bus = self.bus
+        with bus.db.session() as session:
+            started = outbox.start_attempt(session, claim, self.worker, bus.clock.now(),
+                                           bus.settings.lease, bus.retry_policy)
+            session.commit()
+        if started == outbox.PARKED:
+            log.warning("%s parked on %s: its attempts ended without a word (crashed process)",
+                        claim.receiver, claim.envelope.short_type)
+        return started
+
     def _finish_duplicate(self, claim: outbox.Claim) -> str:
         with self.bus.db.session() as session:
             outbox.mark_duplicate_done(session, claim.delivery_id, self.bus.clock.now())
@@ -204,7 +223,8 @@ class Dispatcher:
         text = "".join(traceback.format_exception_only(error)).strip()
         with self.bus.db.session() as session:
             status = outbox.record_failure(session, claim.delivery_id, self.worker, text,
-                                           self.bus.clock.now(), self.bus.retry_policy)
+                                           self.bus.clock.now(), self.bus.retry_policy,
+                                           counted=claim.counted)
             session.commit()
         log.warning("%s failed on %s (%s): %s", claim.receiver, claim.envelope.short_type,
                     status or "no longer ours", text)

@@ -99,6 +99,7 @@ class DeadlineRecord(SQLModel, table=True):
     status: str = Field(default="pending", max_length=10)  # pending | fired | cancelled | failed
     causationid: str | None = Field(default=None, max_length=40)
     last_error: str | None = Field(default=None, sa_type=Text)  # why it could not fire
+    attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})  # failed firings
     created_at: datetime = _utc()
     closed_at: datetime | None = _utc(default=None)
 

@@ -67,6 +67,10 @@ class Claim:
     envelope: Envelope
     already_processed: bool = False
     attempts: int = 0  # attempts made before this one
+    # an earlier claim on it never ended (its holder died, or outlived its lease): this run is
+    # counted before it starts (start_attempt), so a receiver that kills its process is parked
+    taken_over: bool = False
+    counted: bool = False  # this attempt is already in ``attempts``
 
 
 # --- appending -----------------------------------------------------------------------------------
@@ -119,7 +123,7 @@ _EARLIER_UNFINISHED = exists().where(
     _earlier.c.status != DONE,
 )
 _DUE = (
-    select(deliveries.c.id)
+    select(deliveries.c.id, deliveries.c.claimed_by)
     .where(deliveries.c.status.in_(WAITING), deliveries.c.next_attempt_at <= bindparam("now"),
            or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < bindparam("now")),
            ~_EARLIER_UNFINISHED)
@@ -160,13 +164,16 @@ def claim(session: Session, worker: str, now: datetime, lease: timedelta, limit:
     """Take up to ``limit`` due deliveries whose module has finished the flow's earlier ones."""
     connection = session.connection()
     due = _DUE_SKIP_LOCKED if skip_locked else _DUE
-    ids = list(connection.execute(due, {"now": now, "limit": limit}).scalars())
-    if not ids:
+    due_rows = connection.execute(due, {"now": now, "limit": limit}).all()
+    if not due_rows:
         return []
+    ids = [row.id for row in due_rows]
+    held_before = {row.id for row in due_rows if row.claimed_by is not None}
     connection.execute(_TAKE, {"ids": ids, "worker": worker, "lease_until": now + lease})
     rows = connection.execute(_LOAD, {"ids": ids}).mappings()
     return [Claim(row["delivery_id"], row["receiver"], row["receiving_module"],
-                  envelope_from_row(row), bool(row["seen"]), row["attempts"]) for row in rows]
+                  envelope_from_row(row), bool(row["seen"]), row["attempts"],
+                  taken_over=row["delivery_id"] in held_before) for row in rows]
 
 
 def confirm(session: Session, claim: Claim, worker: str, lease_until: datetime) -> None:
@@ -220,7 +227,8 @@ def mark_processed(session: Session, claim: Claim, now: datetime) -> None:
     connection = session.connection()
     connection.execute(_PROCESSED, {"receiver": claim.receiver,
                                     "message_id": claim.envelope.id, "processed_at": now})
-    connection.execute(_FINISH, {"delivery_id": claim.delivery_id, "attempted": 1, "now": now})
+    connection.execute(_FINISH, {"delivery_id": claim.delivery_id,
+                                 "attempted": 0 if claim.counted else 1, "now": now})
 
 
 def mark_duplicate_done(session: Session, delivery_id: int, now: datetime) -> None:
@@ -240,20 +248,56 @@ def release_claims(session: Session, worker: str) -> None:
 
 
 def record_failure(session: Session, delivery_id: int, worker: str, error: str, now: datetime,
-                   policy: RetryPolicy) -> str | None:
-    """Count a failed attempt and schedule the next, or park the delivery after the last.
-    A delivery that is no longer this worker's (finished or taken over) is left alone: None."""
+                   policy: RetryPolicy, counted: bool = False) -> str | None:
+    """Count a failed attempt (unless ``counted`` before it started) and schedule the next, or
+    park the delivery after the last. A delivery that is no longer this worker's (finished or
+    taken over) is left alone: None."""
     connection = session.connection()
     attempts = connection.execute(_OUR_ATTEMPTS, {"delivery_id": delivery_id,
                                                   "worker": worker}).scalar()
     if attempts is None:
         return None
-    attempts += 1
+    attempts += 0 if counted else 1
     status = PARKED if attempts >= policy.max_attempts else FAILED
     connection.execute(_FAIL, {"delivery_id": delivery_id, "status": status,
                                "attempts": attempts, "error": error[:4000], "now": now,
                                "next_attempt_at": now + policy.delay(attempts)})
     return status
+
+
+_STARTABLE = (select(deliveries.c.attempts)
+              .where(deliveries.c.id == bindparam("delivery_id"),
+                     deliveries.c.claimed_by == bindparam("worker"),
+                     deliveries.c.status.in_(WAITING), ~_EARLIER_UNFINISHED)
+              .with_for_update(of=deliveries))
+_COUNT_START = (update(deliveries).where(deliveries.c.id == bindparam("delivery_id"))
+                .values(attempts=deliveries.c.attempts + 1,
+                        lease_until=bindparam("lease_until"), updated_at=bindparam("now")))
+STARTED = "started"
+
+
+def start_attempt(session: Session, claim: Claim, worker: str, now: datetime,
+                  lease: timedelta, policy: RetryPolicy) -> str | None:
+    """Count a taken-over delivery's attempt before it runs (the caller commits it first):
+    STARTED; PARKED instead when its attempts are used up, every one of them having ended
+    without a word (its process died while it ran); None when it cannot run now (no longer
+    ours, or an earlier message of the flow comes first: the receiver's confirm says which)."""
+    connection = session.connection()
+    params = {"delivery_id": claim.delivery_id, "worker": worker}
+    attempts = connection.execute(_STARTABLE, params).scalar()
+    if attempts is None:
+        return None
+    if attempts >= policy.max_attempts:
+        connection.execute(_FAIL, {**params, "status": PARKED, "attempts": attempts,
+                                   "error": _died(attempts), "now": now, "next_attempt_at": now})
+        return PARKED
+    connection.execute(_COUNT_START, {**params, "lease_until": now + lease, "now": now})
+    return STARTED
+
+
+def _died(attempts: int) -> str:
+    return (f"not run again: the last of its {attempts} attempts ended without a word (its "
+            "process died while it ran: a crash, a kill, out of memory)")
 
 
 def load_flow(session: Session, flowid: str) -> tuple[list[Envelope], dict[str, list[dict]]]:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from flask_openapi3 import APIBlueprint, Tag
 from pydantic import Field, field_validator
 
-from app.bus import outbox
+from app.bus import deadlines, outbox
 from app.clock import LONGEST_STEP, parse_duration
 from app.http.auth import require_admin, writes_need_an_admin
 from app.http.errors import ApiError, ErrorBody
@@ -28,6 +28,11 @@ class DeadLetterQuery(Strict):
 
 class DeadLetterPath(Strict):
     delivery_id: int
+
+
+class DeadlinePath(Strict):
+    order_id: Annotated[str, Field(min_length=1, max_length=40)]
+    name: Annotated[str, Field(min_length=1, max_length=60)]
 
 
 class AdvanceIn(Strict):
@@ -88,6 +93,28 @@ def retry(delivery_id: int) -> dict[str, Any]:
     with bus.db.reading() as session:
         status = outbox.delivery_status(session, delivery_id)
     return {"id": delivery_id, "status": status}
+
+
+@blueprint.post("/api/orders/<order_id>/deadlines/<name>/fire",
+                responses={202: None, 409: ErrorBody})
+def fire_failed_deadline(path: DeadlinePath) -> Any:
+    """Fire again, now, a deadline set aside as failed after its last attempt; one more
+    failure sets it aside again. ``status`` says how it went (with inline dispatch)."""
+    require_admin()
+    return refire(path.order_id, path.name), 202
+
+
+def refire(order_id: str, name: str) -> dict[str, Any]:
+    bus = runtime().bus
+    with bus.db.session() as session:
+        if not deadlines.refire(session, order_id, name, bus.clock.now()):
+            raise ApiError(409, "deadline_not_failed", f"order {order_id} has no {name} "
+                           "deadline set aside as failed; only those can be fired again")
+        session.commit()
+    bus.tick()
+    with bus.db.reading() as session:
+        status = [d["status"] for d in deadlines.of_flow(session, order_id) if d["name"] == name]
+    return {"order_id": order_id, "name": name, "status": status[-1]}
 
 
 def _not_parked(session: Any, delivery_id: int) -> None:

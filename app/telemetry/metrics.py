@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app.bus import outbox
-from app.bus.log import PARKED, PENDING_DEADLINE, WAITING, DeadlineRecord
+from app.bus.log import FAILED_DEADLINE, PARKED, PENDING_DEADLINE, WAITING, DeadlineRecord
 from app.db import Database
 
 MESSAGES_PUBLISHED = Counter(
@@ -46,6 +46,10 @@ _WAITING_COUNT = select(func.count()).select_from(outbox.deliveries).where(
     outbox.deliveries.c.status.in_(WAITING))
 _PARKED_COUNT = select(func.count()).select_from(outbox.deliveries).where(
     outbox.deliveries.c.status == PARKED)
+
+
+_FAILED_DEADLINES = select(func.count()).select_from(_deadlines).where(
+    _deadlines.c.status == FAILED_DEADLINE)
 
 
 def _due_deadlines(now: datetime):  # type: ignore[no-untyped-def]
@@ -90,6 +94,9 @@ class DatabaseCollector:
                       " waiting for an operator", connection.execute(_PARKED_COUNT).scalar_one()),
                 gauge("orderflow_deadlines_due", "Pending deadlines whose time has come",
                       connection.execute(_due_deadlines(now)).scalar_one()),
+                gauge("orderflow_deadlines_failed", "Deadlines set aside after their last "
+                      "failed firing, waiting for an operator",
+                      connection.execute(_FAILED_DEADLINES).scalar_one()),
             ]
             for source in self.sources:
                 families.extend(source(session))

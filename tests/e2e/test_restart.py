@@ -59,6 +59,7 @@ class App:
     url: str = ""
     process: subprocess.Popen[bytes] | None = None
     runs: int = 0
+    target: str = "wsgi:app"  # the WSGI app gunicorn loads
 
     def note(self, text: str) -> None:
         with self.log.open("a") as sink:
@@ -82,7 +83,7 @@ class App:
         with self.log.open("ab") as sink:  # its own session: a SIGKILL reaches master and worker
             self.process = subprocess.Popen(
                 [str(BIN / "gunicorn"), "--config", "gunicorn.conf.py", "--no-control-socket",
-                 "wsgi:app"],
+                 self.target],
                 cwd=ROOT, env={**self.env, "PORT": str(port)}, stdout=sink,
                 stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + START_TIMEOUT

@@ -255,6 +255,78 @@ def test_a_claim_held_by_a_dead_worker_is_taken_over_when_its_lease_expires(
     assert effect_rows(bus) == [("a", "orphaned")]
 
 
+class ProcessDied(BaseException):
+    """Stands for os._exit inside a receiver: nothing after it runs, no bookkeeping is written
+    (tests/e2e/test_poison.py does it for real, in a gunicorn worker)."""
+
+
+def dies_every_time(runs: list[str]):  # type: ignore[no-untyped-def]
+    def receiver(msg: Pinged, uow: UnitOfWork) -> None:
+        with uow:
+            runs.append(msg.note)
+            raise ProcessDied
+    receiver.__name__ = "die"
+    return receiver
+
+
+def next_process(bus: MessageBus, clock: ManualClock) -> None:
+    """The process holding the claims is gone: a new one, once their leases have run out."""
+    bus.dispatcher = Dispatcher(bus, mode="inline")
+    clock.advance(bus.settings.lease + timedelta(seconds=1))
+
+
+def test_a_receiver_that_kills_its_process_is_parked_after_the_maximum_attempts(
+        bus: MessageBus, clock: ManualClock) -> None:
+    runs: list[str] = []
+    bus.wiring.connect(STYLE, Pinged, dies_every_time(runs), "alpha")
+    bus.wiring.connect(STYLE, Pinged, recorder("b"), "beta")
+    with pytest.raises(ProcessDied):
+        publish(bus, Pinged(order_id="o1", note="poison"))  # run at once, from memory: uncounted
+    for attempt in range(1, bus.settings.retry_max_attempts + 1):
+        next_process(bus, clock)
+        with pytest.raises(ProcessDied):
+            bus.settle()
+        assert deliveries(bus)[0].attempts == attempt, "counted and committed before the run"
+    next_process(bus, clock)
+    bus.settle()
+    dead = deliveries(bus)[0]
+    assert (dead.status, dead.attempts) == ("parked", bus.settings.retry_max_attempts)
+    assert "died" in dead.last_error
+    assert len(runs) == bus.settings.retry_max_attempts + 1
+    assert effect_rows(bus) == [("b", "poison")], "the other receiver is not held back"
+    clock.advance("P30D")
+    assert bus.settle() == 0 and len(runs) == bus.settings.retry_max_attempts + 1
+
+
+def test_claims_whose_holder_died_before_running_them_are_not_counted(
+        bus: MessageBus, clock: ManualClock) -> None:
+    bus.wiring.connect(STYLE, Pinged, recorder("a"), "alpha")
+    with bus.unit_of_work(style=STYLE, module="test") as uow:
+        uow.publish(Pinged(order_id="o1", note="queued"))
+        uow.session.commit()  # claimed at publication, queued in memory; the process dies
+    for _ in range(bus.settings.retry_max_attempts * 2):  # claimed from the database, never run
+        next_process(bus, clock)
+        assert len(bus.dispatcher._claim(10)) == 1
+    next_process(bus, clock)
+    assert bus.settle() == 1
+    assert [(d.status, d.attempts) for d in deliveries(bus)] == [("done", 1)]
+    assert effect_rows(bus) == [("a", "queued")]
+
+
+def test_a_taken_over_attempt_that_fails_is_counted_once(bus: MessageBus,
+                                                          clock: ManualClock) -> None:
+    bus.wiring.connect(STYLE, Pinged, failing(times=1), "alpha")
+    with bus.unit_of_work(style=STYLE, module="test") as uow:
+        uow.publish(Pinged(order_id="o1", note="late"))
+        uow.session.commit()
+    next_process(bus, clock)
+    assert bus.settle() == 1
+    assert [(d.status, d.attempts) for d in deliveries(bus)] == [("failed", 1)]
+    clock.advance("PT1S")
+    assert bus.settle() == 1
+    assert [(d.status, d.attempts) for d in deliveries(bus)] == [("done", 2)]
+
+
 def test_concurrent_dispatchers_deliver_every_message_exactly_once(url: str) -> None:
     clock = ManualClock()
     buses = [make_bus(url, clock, dispatch="background") for _ in range(2)]

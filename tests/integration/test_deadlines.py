@@ -17,7 +17,7 @@ from app.bus.log import DeadlineRecord, MessageRecord
 from app.bus.manual_time import SharedManualClock
 from app.clock import ManualClock, parse_duration
 from app.db import Database, make_engine
-from tests.conftest import on_every_database, wait_for
+from tests.conftest import ADMIN_HEADERS, on_every_database, wait_for
 from tests.integration.test_bus_guarantees import effects, make_bus
 
 pytestmark = on_every_database
@@ -197,10 +197,51 @@ def test_a_deadline_that_cannot_fire_is_set_aside_and_blocks_nothing(
     bus.tick()
 
     assert reminders(bus) == ["fine"]
+    policy = bus.retry_policy
+    waits = []
+    for attempt in range(1, policy.max_attempts):  # tried again after the bus's backoff
+        broken = broken_deadline(bus)
+        assert (broken["status"], broken["attempts"]) == ("pending", attempt)
+        assert "NoLongerExists" in broken["last_error"]
+        waits.append(broken["due_at"] - clock.now())
+        clock.advance(waits[-1] - timedelta(milliseconds=1))
+        bus.tick()
+        assert broken_deadline(bus)["attempts"] == attempt, "tried before its backoff was over"
+        clock.advance(timedelta(milliseconds=1))
+        bus.tick()
+    assert waits == [policy.delay(attempt) for attempt in range(1, policy.max_attempts)]
+    broken = broken_deadline(bus)
+    assert (broken["status"], broken["attempts"]) == ("failed", policy.max_attempts)
+    clock.advance("P30D")
+    bus.tick()
+    assert broken_deadline(bus)["status"] == "failed", "set aside until an operator acts"
+    assert reminders(bus) == ["fine"]
+
+
+def broken_deadline(bus: MessageBus) -> dict:
     with bus.db.reading() as session:
-        rows = {d["status"]: d for d in deadlines.of_flow(session, "o1")}
-    assert set(rows) == {"failed", "fired"}
-    assert "NoLongerExists" in rows["failed"]["last_error"]
+        return next(d for d in deadlines.of_flow(session, "o1") if d["status"] != "fired")
+
+
+def test_a_deadline_whose_firing_failed_fires_on_a_later_try(buses: list[MessageBus],
+                                                              clock: ManualClock) -> None:
+    bus = buses[0]
+    schedule(bus, in_="P1D", note="late")
+    with bus.db.session() as session:  # the message type is briefly gone (a deploy, say)
+        session.execute(update(DeadlineRecord).values(type="orderflow.tests.NotYetBack"))
+        session.commit()
+    clock.advance("P1D")
+    bus.tick()
+    assert reminders(bus) == []
+    with bus.db.session() as session:
+        session.execute(update(DeadlineRecord).values(type=ReminderDue.type_name()))
+        session.commit()
+    clock.advance(bus.retry_policy.delay(1))
+    bus.tick()
+    assert reminders(bus) == ["late"]
+    with bus.db.reading() as session:
+        (fired,) = deadlines.of_flow(session, "o1")
+    assert (fired["status"], fired["attempts"]) == ("fired", 1)
 
 
 def test_concurrent_moves_of_the_shared_clock_add_up(buses: list[MessageBus]) -> None:
@@ -222,14 +263,40 @@ def test_an_order_whose_deadline_cannot_fire_says_it_is_stuck(make_app: Callable
         "items": [{"sku": "sku-1", "quantity": 1}],
         "payment": {"token": "tok_clarify"}}).get_json()["id"]
     with app.extensions["orderflow"].bus.db.session() as session:
+        readable = session.execute(select(DeadlineRecord.data)).scalar_one()
         session.execute(update(DeadlineRecord).values(data='{"order_id": 42}'))  # unreadable
         session.commit()
     clock.advance("P8D")
-
-    app.extensions["orderflow"].tick()
+    runtime = app.extensions["orderflow"]
+    for attempt in range(1, runtime.bus.retry_policy.max_attempts + 1):  # each after backoff
+        runtime.tick()
+        (hold,) = client.get(f"/api/orders/{order_id}").get_json()["deadlines"]
+        assert hold["attempts"] == attempt and "order_id" in hold["last_error"]
+        clock.advance("P1D")
 
     view = client.get(f"/api/orders/{order_id}").get_json()
     assert view["status"] == "payment_clarification"
     assert view["stuck"]["failed_deadlines"] == ["price_hold"]
     assert "price_hold deadline could not fire" in view["stuck"]["why"]
     assert view["deadlines"][0]["status"] == "failed"
+    assert failed_deadlines_gauge(app) == 1
+
+    with runtime.bus.db.session() as session:  # the operator mends what broke it, fires it again
+        session.execute(update(DeadlineRecord).values(data=readable))
+        session.commit()
+    fire = f"/api/orders/{order_id}/deadlines/price_hold/fire"
+    answer = client.post(fire, headers=ADMIN_HEADERS)
+    assert answer.status_code == 202 and answer.get_json()["status"] == "fired"
+    view = client.get(f"/api/orders/{order_id}").get_json()
+    assert (view["status"], view["reason"], view["stuck"]) == \
+        ("cancelled", "price_hold_expired", None)
+    assert failed_deadlines_gauge(app) == 0
+    again = client.post(fire, headers=ADMIN_HEADERS)
+    assert again.status_code == 409 and again.get_json()["error"]["code"] == "deadline_not_failed"
+    assert client.post(fire).status_code in (401, 403), "an operator's lever"
+
+
+def failed_deadlines_gauge(app: Flask) -> float:
+    text = app.test_client().get("/metrics", headers=ADMIN_HEADERS).get_data(as_text=True)
+    (line,) = [line for line in text.splitlines() if line.startswith("orderflow_deadlines_failed ")]
+    return float(line.split()[1])
