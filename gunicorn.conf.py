@@ -27,6 +27,12 @@ def _whole(name: str, default: str, low: int, high: int) -> int:
 bind = f"{_os.environ.get('HOST', '127.0.0.1')}:{_whole('PORT', '5000', 1, 65535)}"
 workers = _whole("WORKERS", "1", 1, 64)
 threads = _whole("THREADS", "4", 1, 256)
+# Waitress inside each gunicorn worker reads whole requests before a thread takes them, so slow
+# or silent clients cannot take the threads (app/http/server.py, docs/adr/0023). Each worker holds
+# at most CONNECTIONS open connections and closes one silent for IDLE_TIMEOUT seconds.
+worker_class = "app.http.server.WaitressWorker"
+worker_connections = _whole("CONNECTIONS", "200", 8, 10000)
+keepalive = _whole("IDLE_TIMEOUT", "10", 1, 3600)
 accesslog = "-" if _os.environ.get("ORDERFLOW_ACCESS_LOG", "0") == "1" else None
 # After SIGTERM a worker finishes its requests, then stops the dispatcher (at most
 # app.bus.dispatcher.STOP_TIMEOUT_SECONDS); all inside 8 s, before podman's or docker's default

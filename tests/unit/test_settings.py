@@ -166,5 +166,6 @@ def test_the_operations_guide_describes_every_setting() -> None:
     variables = {name for name, _ in _PARSERS.values()}
     assert variables <= documented, f"undocumented: {sorted(variables - documented)}"
     others = {name for name in documented - variables if not name.startswith("OTEL_")}
-    assert others <= {"ORDERFLOW_ACCESS_LOG", "HOST", "PORT", "WORKERS", "THREADS"}, (
+    assert others <= {"ORDERFLOW_ACCESS_LOG", "HOST", "PORT", "WORKERS", "THREADS",
+                      "CONNECTIONS", "IDLE_TIMEOUT"}, (
         "documented but not read")
