@@ -160,3 +160,12 @@ def test_sigterm_stops_within_8_s_with_slow_clients_connected(
     assert code == 0, log_tail(server.log)
     assert took < STOP_SECONDS, took
     assert b"Traceback" not in server.log.read_bytes(), log_tail(server.log)
+
+
+def test_a_body_over_the_limit_is_a_413_before_the_app_reads_past_it(
+        slow_server: tuple[Server, subprocess.Popen]) -> None:
+    server, _ = slow_server
+    over_the_limit = call("POST", f"{server.url}/api/orders", {"note": "a" * 70_000})
+    far_over_it = call("POST", f"{server.url}/api/orders", {"note": "a" * 200_000})
+    assert over_the_limit[0] == 413 and over_the_limit[1]["error"]["code"] == "body_too_large"
+    assert far_over_it[0] == 413  # waitress itself, before buffering it (ADR 0023)
