@@ -141,7 +141,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     db = Database(make_engine(database_url(settings, str(data_dir))))
     tracing = Tracing(tracer_provider)
     bus = MessageBus(db, settings, clock or default_clock(settings, db),
-                     adapters or simulated_adapters(settings), Telemetry(tracing))
+                     adapters or simulated_adapters(db, settings), Telemetry(tracing))
     registry.connect(bus.wiring)
     bus.wiring.validate()
     gauges = metrics.app_registry(db, bus.clock.now,
@@ -162,12 +162,12 @@ def default_clock(settings: Settings, db: Database) -> Clock:
     return SharedManualClock(db) if settings.clock == "manual" else SystemClock()
 
 
-def simulated_adapters(settings: Settings | None = None) -> SimpleNamespace:
+def simulated_adapters(db: Database, settings: Settings | None = None) -> SimpleNamespace:
     """The sandbox payment provider and carrier. ``tok_outage`` stays down for as many attempts
     as the retry policy makes automatically, so only an operator's retry gets through."""
     outage = (settings or Settings()).retry_max_attempts
-    return SimpleNamespace(payment_provider=SimulatedPaymentProvider(outage_attempts=outage),
-                           carrier=SimulatedCarrier())
+    return SimpleNamespace(payment_provider=SimulatedPaymentProvider(db, outage_attempts=outage),
+                           carrier=SimulatedCarrier(db))
 
 
 def database_url(settings: Settings, data_dir: str) -> str:

@@ -123,7 +123,8 @@ class FloorShop(Shop):
         db = Database(make_engine(url))
         self.engine = db.engine
         stock_up(db)
-        self.floor = Floor(db, SystemClock(), SimulatedPaymentProvider(), SimulatedCarrier())
+        self.floor = Floor(db, SystemClock(), SimulatedPaymentProvider(db),
+                           SimulatedCarrier(db))
 
     def order(self) -> None:
         self.floor.fulfil(REQUEST)

@@ -58,7 +58,7 @@ def test_backup_writes_a_checked_copy_and_says_what_it_wrote(shop: Flask,
     assert f"backup written to {target}" in result.output
     assert f"size: {target.stat().st_size:,} bytes" in result.output
     assert "orders: 1" in result.output
-    assert "integrity: ok; migrations at head (0004)" in result.output
+    assert "integrity: ok; migrations at head (0005)" in result.output
     assert "took: " in result.output
     assert orders_in(target) == {order_id}
     assert list(target.parent.iterdir()) == [target]  # no temporary file left beside it

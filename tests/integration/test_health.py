@@ -61,7 +61,7 @@ def test_a_running_app_is_ready(make_app: Callable[..., Flask], dispatch: str) -
     checks = body["checks"]
     assert set(checks) == {"database", "migrations", "backlog", "dispatcher", "ticker"}
     assert all(check["ok"] for check in checks.values())
-    assert checks["migrations"]["current"] == checks["migrations"]["head"] == "0004"
+    assert checks["migrations"]["current"] == checks["migrations"]["head"] == "0005"
     assert checks["dispatcher"]["mode"] == dispatch
     if dispatch == "inline":
         assert checks["dispatcher"]["threads"] == [] and "inline" in checks["dispatcher"]["note"]
@@ -177,8 +177,8 @@ def test_not_ready_when_migrations_are_behind(make_app: Callable[..., Flask]) ->
     status, body = readiness(app)
 
     assert status == 503
-    assert body["checks"]["migrations"] == {"ok": False, "current": "0003", "head": "0004"}
-    assert body["reasons"] == ["migrations: the database is at 0003, this code expects 0004 "
+    assert body["checks"]["migrations"] == {"ok": False, "current": "0003", "head": "0005"}
+    assert body["reasons"] == ["migrations: the database is at 0003, this code expects 0005 "
                                "(run 'orderflow init')"]
 
 
