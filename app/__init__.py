@@ -165,8 +165,10 @@ def default_clock(settings: Settings, db: Database) -> Clock:
 def simulated_adapters(db: Database, settings: Settings | None = None) -> SimpleNamespace:
     """The sandbox payment provider and carrier. ``tok_outage`` stays down for as many attempts
     as the retry policy makes automatically, so only an operator's retry gets through."""
-    outage = (settings or Settings()).retry_max_attempts
-    return SimpleNamespace(payment_provider=SimulatedPaymentProvider(db, outage_attempts=outage),
+    settings = settings or Settings()
+    provider = SimulatedPaymentProvider(db, outage_attempts=settings.retry_max_attempts,
+                                        slow_latency=settings.slow_token_latency)
+    return SimpleNamespace(payment_provider=provider,
                            carrier=SimulatedCarrier(db))
 
 

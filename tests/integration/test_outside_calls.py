@@ -78,16 +78,18 @@ def test_orders_are_accepted_at_once_while_the_provider_takes_30_seconds(
     app = make_app(dispatch="background", call_timeout=timedelta(seconds=60))
     held = hold_charges(app)
     app.extensions["orderflow"].start()
-    first = app.test_client().post(ORDERS, json=order_body(style=style)).get_json()["id"]
-    assert held.entered.wait(20), "the first order's charge never reached the provider"
-
-    accepted = [timed_post(app, style) for _ in range(MORE_ORDERS)]  # the charge is held
-    assert not held.let_go.is_set()
+    try:
+        first = app.test_client().post(ORDERS, json=order_body(style=style)).get_json()["id"]
+        assert held.entered.wait(20), "the first order's charge never reached the provider"
+        accepted = [timed_post(app, style) for _ in range(MORE_ORDERS)]  # the charge is held
+        assert not held.let_go.is_set()
+    finally:
+        held.let_go.set()  # also when the test fails: no call may outlive it
     assert [response.status_code for _, response in accepted] == [202] * MORE_ORDERS
-    slowest = max(seconds for seconds, _ in accepted)
-    assert slowest < ACCEPT_WITHIN_SECONDS, f"an order took {slowest * 1000:.0f} ms"
+    took = [round(seconds * 1000) for seconds, _ in accepted]
+    assert max(took) < ACCEPT_WITHIN_SECONDS * 1000, f"orders took {took} ms"
+    print(f"accepted while the charge was held ({style}): {took} ms")
 
-    held.let_go.set()
     orders = [first] + [response.get_json()["id"] for _, response in accepted]
     for order in orders:
         wait_for(lambda order=order: status(app, order) == "delivered", timeout=60,
@@ -108,13 +110,15 @@ def test_a_delivery_whose_call_outlives_its_lease_keeps_it(database_url: str) ->
         held, counted = hold_charges(running), hold_charges(other, hold=False)
         running.extensions["orderflow"].start()
         order = running.test_client().post(ORDERS, json=order_body()).get_json()["id"]
-        assert held.entered.wait(20)
-        renewed = lease_of_the_charge(running, order)
-        wait_for(lambda: lease_of_the_charge(running, order) - renewed > 2.0, timeout=20,
-                 what="the lease renewed for more than two leases")
-        other.extensions["orderflow"].bus.dispatcher.run_until_quiet()
-        assert not counted.calls, "another process took over the delivery being run"
-        held.let_go.set()
+        try:
+            assert held.entered.wait(20)
+            renewed = lease_of_the_charge(running, order)
+            wait_for(lambda: lease_of_the_charge(running, order) - renewed > 2.0, timeout=20,
+                     what="the lease renewed for more than two leases")
+            other.extensions["orderflow"].bus.dispatcher.run_until_quiet()
+            assert not counted.calls, "another process took over the delivery being run"
+        finally:
+            held.let_go.set()
         wait_for(lambda: status(running, order) == "delivered", timeout=60, what="delivered")
         assert held.calls == Counter({f"charge:{order}": 1}) and not counted.calls
     finally:

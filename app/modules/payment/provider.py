@@ -2,7 +2,9 @@
 
 ``tok_ok`` succeeds, ``tok_decline`` is declined, ``tok_flaky`` fails transiently twice per
 idempotency key and then succeeds, ``tok_outage`` fails transiently for ``outage_attempts``
-attempts (all the automatic ones) and answers the operator's retry after that, ``tok_clarify``
+attempts (all the automatic ones) and answers the operator's retry after that, ``tok_slow``
+succeeds after ``ORDERFLOW_SLOW_TOKEN_LATENCY`` (a retry with the same key is answered at
+once: the charge was booked when it began), ``tok_clarify``
 is held for review: a person (the call centre) approves or declines it later. Any other token
 is declined as invalid. Calls with the same idempotency key return the first answer, so a
 retried charge never takes the money twice.
@@ -13,10 +15,12 @@ own. Its keys, attempt counts and answers outlive our processes, as a real provi
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import BigInteger, func
@@ -105,9 +109,11 @@ class SimRelease(SQLModel, table=True):
 
 
 class SimulatedPaymentProvider:
-    def __init__(self, db: Database, outage_attempts: int = 5) -> None:
+    def __init__(self, db: Database, outage_attempts: int = 5,
+                 slow_latency: timedelta = timedelta(seconds=30)) -> None:
         self.db = db
         self.outage_attempts = outage_attempts
+        self.slow_seconds = slow_latency.total_seconds()
 
     @contextmanager
     def _books(self) -> Iterator[Session]:
@@ -132,6 +138,8 @@ class SimulatedPaymentProvider:
                                       amount_cents if outcome.ok else 0))
         if failure is not None:  # raised after the commit: the attempt counts
             raise failure
+        if token == "tok_slow":  # decided and booked at once, answered late (once per key)
+            time.sleep(self.slow_seconds)
         return outcome
 
     def _failure(self, token: str, attempt: int) -> TransientProviderError | None:
@@ -221,7 +229,7 @@ def _answer(charge: SimCharge) -> Charge:
 
 
 def _outcome_for(token: str) -> Charge:
-    if token in ("tok_ok", "tok_flaky", "tok_outage"):
+    if token in ("tok_ok", "tok_flaky", "tok_outage", "tok_slow"):
         return Charge("succeeded", charge_id=f"ch_{uuid.uuid4().hex[:16]}")
     if token == "tok_clarify":
         return Charge("needs_clarification", charge_id=f"ch_{uuid.uuid4().hex[:16]}",
