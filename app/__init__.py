@@ -37,7 +37,6 @@ from app.modules import registry
 from app.modules.orders.metrics import orders_gauge
 from app.modules.payment.provider import SimulatedPaymentProvider
 from app.modules.shipping.carrier import SimulatedCarrier
-from app.sandbox import Ledger, sandbox_url
 from app.telemetry import health, logs, metrics, web
 from app.telemetry.instruments import Telemetry
 from app.telemetry.pulse import Pulse
@@ -127,8 +126,6 @@ class Runtime:
             self.scheduler = None
         self.bus.close()
         self.bus.db.dispose()
-        if hasattr(self.bus.adapters, "ledger"):
-            self.bus.adapters.ledger.close()
         if self.serving is not None:
             self.serving.release()
             self.serving = None
@@ -155,12 +152,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     data_dir = check_data_dir(settings, app.instance_path)
-    shop_url = database_url(settings, str(data_dir))
-    db = Database(make_engine(shop_url))
+    db = Database(make_engine(database_url(settings, str(data_dir))))
     tracing = Tracing(tracer_provider)
-    adapters = adapters or simulated_adapters(settings, shop_url, str(data_dir))
-    bus = MessageBus(db, settings, clock or default_clock(settings, db), adapters,
-                     Telemetry(tracing))
+    bus = MessageBus(db, settings, clock or default_clock(settings, db),
+                     adapters or simulated_adapters(db, settings), Telemetry(tracing))
     registry.connect(bus.wiring)
     bus.wiring.validate()
     gauges = metrics.app_registry(db, bus.clock.now,
@@ -185,14 +180,14 @@ def default_clock(settings: Settings, db: Database) -> Clock:
     return SharedManualClock(db) if settings.clock == "manual" else SystemClock()
 
 
-def simulated_adapters(settings: Settings, shop_url: str, data_dir: str) -> SimpleNamespace:
-    """The sandbox payment provider and carrier, remembering in one ledger of their own
-    (app.sandbox). ``tok_outage`` stays down for as many attempts as the retry policy makes
-    automatically, so only an operator's retry gets through."""
-    ledger = Ledger(sandbox_url(shop_url, data_dir))
-    return SimpleNamespace(
-        payment_provider=SimulatedPaymentProvider(ledger, settings.retry_max_attempts),
-        carrier=SimulatedCarrier(ledger), ledger=ledger)
+def simulated_adapters(db: Database, settings: Settings | None = None) -> SimpleNamespace:
+    """The sandbox payment provider and carrier. ``tok_outage`` stays down for as many attempts
+    as the retry policy makes automatically, so only an operator's retry gets through."""
+    settings = settings or Settings()
+    provider = SimulatedPaymentProvider(db, outage_attempts=settings.retry_max_attempts,
+                                        slow_latency=settings.slow_token_latency)
+    return SimpleNamespace(payment_provider=provider,
+                           carrier=SimulatedCarrier(db))
 
 
 def database_url(settings: Settings, data_dir: str) -> str:

@@ -48,6 +48,8 @@ class Settings:
     retry_factor: float = 2.0
     retry_max_attempts: int = 5
     lease: timedelta = timedelta(seconds=30)
+    call_timeout: timedelta = timedelta(seconds=10)  # a call to the provider or the carrier
+    slow_token_latency: timedelta = timedelta(seconds=30)  # the sandbox provider's tok_slow
     dispatch_threads: int = 1
     max_body_bytes: int = 64 * 1024
     flow: str = "sequential"
@@ -86,6 +88,11 @@ class Settings:
                  self.dispatch_threads, "a whole number from 1 to 64")
         _require(timedelta(seconds=1) <= self.lease <= timedelta(days=1), "ORDERFLOW_LEASE",
                  self.lease, "a duration from PT1S to P1D")
+        _require(timedelta(seconds=1) <= self.call_timeout <= timedelta(hours=1),
+                 "ORDERFLOW_CALL_TIMEOUT", self.call_timeout, "a duration from PT1S to PT1H")
+        _require(timedelta(0) <= self.slow_token_latency <= timedelta(hours=1),
+                 "ORDERFLOW_SLOW_TOKEN_LATENCY", self.slow_token_latency,
+                 "a duration from PT0S to PT1H")
         _require(self.flow in FLOWS, "ORDERFLOW_FLOW", self.flow, " | ".join(FLOWS))
         _require(self.clock in CLOCKS, "ORDERFLOW_CLOCK", self.clock, " | ".join(CLOCKS))
         _require(timedelta(0) < self.price_hold <= LONGEST_TERM, "ORDERFLOW_PRICE_HOLD",
@@ -200,6 +207,8 @@ _PARSERS = {
     "retry_factor": ("ORDERFLOW_RETRY_FACTOR", finite_number),
     "retry_max_attempts": ("ORDERFLOW_RETRY_MAX_ATTEMPTS", whole_number),
     "lease": ("ORDERFLOW_LEASE", parse_duration),
+    "call_timeout": ("ORDERFLOW_CALL_TIMEOUT", parse_duration),
+    "slow_token_latency": ("ORDERFLOW_SLOW_TOKEN_LATENCY", parse_duration),
     "dispatch_threads": ("ORDERFLOW_DISPATCH_THREADS", whole_number),
     "max_body_bytes": ("ORDERFLOW_MAX_BODY_BYTES", whole_number),
     "flow": ("ORDERFLOW_FLOW", str),

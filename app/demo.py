@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -79,21 +80,26 @@ class Sandbox:
 
 @contextmanager
 def sandbox() -> Iterator[Sandbox]:
-    """An app with inline dispatch and a manual clock on a fresh in-memory SQLite database
-    with the demo catalogue, and an operator with the admin token; closed afterwards.
-
-    SQLAlchemy keeps one connection per thread for an in-memory database, and inline dispatch
-    and the test client run in the calling thread, so every session sees the same database.
-    Alembic's env.py would open an engine (and so a database) of its own: the migrations run
-    on the app's engine instead."""
+    """An app with inline dispatch and a manual clock on a fresh SQLite database in a
+    temporary directory, with the demo catalogue, and an operator with the admin token; closed
+    and deleted afterwards. (Not an in-memory database: SQLAlchemy gives each thread its own
+    of those, and the simulated provider and carrier answer in a thread of their own, outside
+    our transactions, ADR 0020.) The migrations run on the app's engine."""
     from app import create_app
     from app.clock import ManualClock
     from app.config import Settings
-    from app.modules.inventory.demo import load_demo_catalogue
 
     token = secrets.token_urlsafe(16)
-    app = create_app(Settings(dispatch="inline", database_url=IN_MEMORY, admin_token=token
-                              ).unlimited(), clock=ManualClock())
+    with tempfile.TemporaryDirectory(prefix="orderflow-sandbox-") as directory:
+        app = create_app(Settings(dispatch="inline", database_url=f"sqlite:///{directory}/demo.db",
+                                  admin_token=token, data_dir=directory).unlimited(),
+                         clock=ManualClock())
+        yield from _run_sandbox(app, token)
+
+
+def _run_sandbox(app: Flask, token: str) -> Iterator[Sandbox]:
+    from app.modules.inventory.demo import load_demo_catalogue
+
     runtime = app.extensions["orderflow"]
     try:
         migrate(runtime.bus.db.engine)

@@ -51,7 +51,6 @@ from app.modules.payment.models import Payment
 from app.modules.payment.provider import SimulatedPaymentProvider
 from app.modules.shipping.carrier import SimulatedCarrier
 from app.modules.shipping.models import Shipment
-from app.sandbox import Ledger, sandbox_url
 from bench.floor import Floor
 
 NEVER_TRIPS = "1000000 per second"
@@ -127,9 +126,8 @@ class FloorShop(Shop):
         db = Database(make_engine(url))
         self.engine = db.engine
         stock_up(db)
-        ledger = Ledger(sandbox_url(url, tempfile.gettempdir()))  # as the app's: beside the shop
-        self.floor = Floor(db, SystemClock(), SimulatedPaymentProvider(ledger),
-                           SimulatedCarrier(ledger))
+        self.floor = Floor(db, SystemClock(), SimulatedPaymentProvider(db),
+                           SimulatedCarrier(db))
 
     def order(self) -> None:
         self.floor.fulfil(REQUEST)

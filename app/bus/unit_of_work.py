@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
-from app.bus import deadlines, outbox
+from app.bus import deadlines, effects, outbox
 from app.bus.messages import Envelope, Message, Query
 from app.bus.wiring import WiringError
 
@@ -33,7 +33,9 @@ class UnitOfWork:
         self.consuming = consuming
         self.caused_by = consuming.envelope.id if consuming else caused_by
         self.module = module or (consuming.receiver.split(".", 1)[0] if consuming else None)
-        self.adapters: SimpleNamespace = bus.adapters
+        # adapters answer only what effects.calls_outside called outside the transaction
+        self.answers = effects.Answers()
+        self.adapters: SimpleNamespace = effects.gate(bus.adapters, self.answers)
         self.entered = False
         self.committed = False
         self._claims: list[outbox.Claim] = []
@@ -118,6 +120,16 @@ class UnitOfWork:
         published, self._published = self._published, []
         self.bus.telemetry.committed(published)
         self.bus.after_commit(claims)
+
+    def renew_claim(self) -> None:
+        """Between the steps of a receiver that calls another system: the delivery is still
+        ours, for another lease from now; commits only that (the delivery is not finished)."""
+        if self.consuming is None:
+            return
+        with self.bus.db.session() as session:
+            outbox.confirm(session, self.consuming, self.bus.dispatcher.worker,
+                           self.bus.clock.now() + self.bus.settings.lease)
+            session.commit()
 
     def rollback(self) -> None:
         self.session.rollback()

@@ -43,9 +43,14 @@ def register_blueprints(app: Flask) -> None:
         app.register_api(api.blueprint)  # type: ignore[attr-defined]
 
 
+SIMULATORS = ("app.modules.payment.provider", "app.modules.shipping.carrier")
+
+
 def load_models() -> None:
     """Import every module's tables so that ``SQLModel.metadata`` knows them all."""
     importlib.import_module("app.bus.log")
     importlib.import_module("app.http.logins")
     for module in MODULES:
         importlib.import_module(f"app.modules.{module}.models")
+    for simulator in SIMULATORS:  # stand-ins for other systems, with tables of their own
+        importlib.import_module(simulator)

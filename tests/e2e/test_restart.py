@@ -12,10 +12,10 @@ expected end, with stock and money consistent.
 
 Retries wait an hour of the manual clock (``ORDERFLOW_RETRY_BASE=PT1H``, factor 1), so nothing is
 retried by wall time during the test: the test moves the clock to let retries run, and which
-process makes which attempt is decided, not raced. The simulated payment provider counts its
-attempts in memory, so after the restart ``tok_flaky`` fails twice more and ``tok_outage`` is
-still down for ``ORDERFLOW_RETRY_MAX_ATTEMPTS`` attempts: the operator retries the dead letter
-until the provider answers, as one would while a provider is still down."""
+process makes which attempt is decided, not raced. The simulated payment provider keeps its
+attempt counts in its own tables (ADR 0020), so after the restart ``tok_flaky`` fails only
+its remaining time and ``tok_outage`` answers the operator's first retry; the operator retries
+the dead letters until the provider answers, as one would while a provider is still down."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ pytestmark = pytest.mark.server
 
 ADMIN = f"e2e-restart-{uuid.uuid4().hex}"
 RETRY_EVERY = "PT1H"  # ORDERFLOW_RETRY_BASE, with ORDERFLOW_RETRY_FACTOR=1: every wait is this
-MAX_ATTEMPTS = 5      # ORDERFLOW_RETRY_MAX_ATTEMPTS: tok_outage fails this many times per process
+MAX_ATTEMPTS = 5      # ORDERFLOW_RETRY_MAX_ATTEMPTS: tok_outage fails this many times per key
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 20.0
 SETTLE_TIMEOUT = 15.0

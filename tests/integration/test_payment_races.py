@@ -14,7 +14,7 @@ from flask import Flask
 from sqlalchemy import text
 from werkzeug.test import TestResponse
 
-from app.bus import MessageBus
+from app.bus import MessageBus, UnitOfWork, calls_outside
 from app.clock import ManualClock
 from app.modules.payment import service as payment
 from tests.conftest import ADMIN_HEADERS, wait_for
@@ -71,10 +71,14 @@ def test_an_approval_waits_for_a_cancellation_and_then_is_refused(
     bus = shop.runtime.bus
     inside, release = hold_inside(monkeypatch, "_stop_collecting")
 
-    def cancel() -> None:
-        with bus.unit_of_work(style="orchestration", module="payment") as uow:
+    @calls_outside  # letting the held charge go is a call to the provider (ADR 0020)
+    def cancelling(uow: UnitOfWork) -> None:
+        with uow:
             payment.cancel(uow, order_id=order, reason="price_hold_expired")
             uow.commit()
+
+    def cancel() -> None:
+        cancelling(bus.unit_of_work(style="orchestration", module="payment"))
 
     canceller, _ = in_thread(cancel, FIRST)
     assert inside.wait(20)

@@ -5,6 +5,8 @@ id, like the order itself; completing a task or paying an invoice needs the admi
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -14,6 +16,7 @@ from sqlalchemy import tuple_
 from sqlmodel import col, select
 
 from app.bus import UnitOfWork
+from app.bus.effects import calls_outside
 from app.clock import as_utc
 from app.http.auth import require_admin, writes_need_an_admin
 from app.http.errors import ApiError, ErrorBody
@@ -88,21 +91,38 @@ def complete_task(path: TaskPath, body: CompleteTaskIn) -> Any:
 
 
 def complete(task_id: str, answer: CompleteTaskIn) -> dict[str, Any]:
+    """Two steps (ADR 0020): the answer is recorded as being passed on and committed, then the
+    provider is told outside any transaction and the outcome is committed."""
     bus = runtime().bus
-    with bus.unit_of_work(module="payment") as uow:
+    uow = bus.unit_of_work(module="payment")
+    with uow:
         task = _found(uow, Task, task_id, "task")
-        resume_flow_of(uow, task.style, task.opened_by)
-        try:
-            task = service.complete_clarification(uow, task.id,
-                                                  approved=answer.outcome == "approved",
-                                                  note=answer.note)
-        except service.TooLate as late:
-            raise ApiError(409, "price_hold_expired", str(late)) from None
-        except service.NotOpen as closed:
-            raise ApiError(409, "task_closed", f"{closed}; only an open task can be "
-                           "completed") from None
+        with _conflicts():
+            service.begin_review(uow, task.id)
         uow.commit()
-        return task_view(task, bus.clock.now())
+    return _finish_review(uow, task, answer)
+
+
+@calls_outside
+def _finish_review(uow: UnitOfWork, task: Task, answer: CompleteTaskIn) -> dict[str, Any]:
+    with uow:
+        resume_flow_of(uow, task.style, task.opened_by)
+        with _conflicts():
+            done = service.finish_review(uow, task.id, approved=answer.outcome == "approved",
+                                         note=answer.note)
+        uow.commit()
+        return task_view(done, uow.bus.clock.now())
+
+
+@contextmanager
+def _conflicts() -> Iterator[None]:
+    try:
+        yield
+    except service.TooLate as late:
+        raise ApiError(409, "price_hold_expired", str(late)) from None
+    except service.NotOpen as closed:
+        raise ApiError(409, "task_closed", f"{closed}; only an open task can be "
+                       "completed") from None
 
 
 def resume_flow_of(uow: UnitOfWork, style: str, caused_by: str | None) -> None:

@@ -9,6 +9,7 @@ from sqlmodel import Field, SQLModel
 
 RECEIVED, DECLINED, CLARIFICATION, REFUNDED = "received", "declined", "clarification", "refunded"
 CANCELLED = "cancelled"  # payments, tasks and invoices alike
+REVIEWING = "reviewing"  # payments: the call centre answered, the provider is being told
 OPEN, APPROVED = "open", "approved"  # tasks: open -> approved | declined | cancelled
 PLANNED, PAID, OVERDUE = "planned", "paid", "overdue"  # invoices: planned -> open -> paid|overdue
 

@@ -33,6 +33,7 @@ from app.modules.payment.models import (
     PLANNED,
     RECEIVED,
     REFUNDED,
+    REVIEWING,
     Invoice,
     Payment,
     Refund,
@@ -52,6 +53,11 @@ class Payer:
 
 class NotOpen(Exception):
     """A task or invoice that is no longer waiting for this action."""
+
+
+class ReviewUnderway(RuntimeError):
+    """The call centre's answer is being passed to the provider (ADR 0020); whatever depends
+    on the payment's outcome is retried once it is recorded."""
 
 
 class TooLate(NotOpen):
@@ -136,11 +142,12 @@ def _open_clarification(uow: UnitOfWork, payment: Payment, payer: Payer) -> Task
     return task
 
 
-def complete_clarification(uow: UnitOfWork, task_id: str, *, approved: bool, note: str | None
-                           ) -> Task:
-    """The call centre's answer: approved collects the money, declined fails the payment.
+def begin_review(uow: UnitOfWork, task_id: str) -> Task:
+    """The call centre's answer, first step: record that it is being passed on (the intent;
+    the caller commits it), then ``finish_review`` asks the provider outside any transaction.
     The payment row is locked first (as everything that changes a payment does), then the
-    task, so an answer and a cancellation of the same order take turns."""
+    task, so an answer and a cancellation of the same order take turns. An answer whose
+    second step never ran (a crash) is begun again: same task, same idempotency key."""
     found = uow.session.get(Task, task_id)
     if found is None:
         raise LookupError(f"there is no task {task_id}")
@@ -148,17 +155,30 @@ def complete_clarification(uow: UnitOfWork, task_id: str, *, approved: bool, not
     task = _locked(uow, Task, task_id)
     if task.status != OPEN:
         raise NotOpen(f"task {task.id} is {task.status}")
-    if payment is None or payment.status != CLARIFICATION:  # the books disagree: touch nothing
+    if payment is None or payment.status not in (CLARIFICATION, REVIEWING):
         raise NotOpen(f"the payment of task {task.id} is not waiting for clarification")
-    if too_late(uow, payment.pay_by):
+    if payment.status == CLARIFICATION and too_late(uow, payment.pay_by):
         raise TooLate(f"the price hold of order {task.order_id} ended at "
                       f"{as_utc(payment.pay_by).isoformat()}; the order is being cancelled")
+    payment.status, payment.updated_at = REVIEWING, uow.bus.clock.now()
+    uow.session.add(payment)
+    return task
+
+
+def finish_review(uow: UnitOfWork, task_id: str, *, approved: bool, note: str | None) -> Task:
+    """Second step: the provider captures the held charge or lets it go (outside the
+    transaction, see app.bus.effects); the outcome, the task and the message commit together."""
+    task = _locked(uow, Task, task_id)
+    payment = _payment_for(uow, task.order_id)
+    if task.status != OPEN or payment is None or payment.status != REVIEWING:
+        raise NotOpen(f"task {task_id} is not being reviewed")
     outcome = uow.adapters.payment_provider.review(
         payment.charge_id, payment.amount_cents, approved, idempotency_key=f"review:{task.id}")
     now = uow.bus.clock.now()
     payment.status = RECEIVED if outcome.ok else DECLINED
     payment.reason, payment.updated_at = outcome.reason, now
-    task.status, task.note, task.closed_at = APPROVED if approved else DECLINED, note, now
+    task.status = APPROVED if approved else DECLINED
+    task.note, task.closed_at = note, now
     uow.session.add_all([payment, task])
     _announce(uow, payment, outcome)
     return task
@@ -188,6 +208,7 @@ def cancel(uow: UnitOfWork, *, order_id: str, reason: str) -> None:
     payment before the cancellation (an order's messages arrive in order), so there is never
     a collection to prevent here."""
     payment = _payment_for(uow, order_id)
+    _unless_under_review(payment)
     if payment is not None and payment.status == RECEIVED:
         refund(uow, order_id=order_id)
     elif payment is not None and payment.status == CLARIFICATION:
@@ -202,9 +223,18 @@ def expire(uow: UnitOfWork, *, order_id: str) -> None:
     time stands. Deciding it here, under the payment row's lock, where the call centre's
     answer is recorded, means the two can never both win, in any style."""
     payment = _payment_for(uow, order_id)
+    _unless_under_review(payment)
     if payment is not None and payment.status == CLARIFICATION:
         _stop_collecting(uow, payment, PRICE_HOLD_EXPIRED)
         uow.publish(PaymentFailed(order_id=order_id, reason=PRICE_HOLD_EXPIRED))
+
+
+def _unless_under_review(payment: Payment | None) -> None:
+    """An answer given before the hold ended or the order was cancelled is being recorded:
+    this waits for it (the delivery is retried), and then finds the payment settled."""
+    if payment is not None and payment.status == REVIEWING:
+        raise ReviewUnderway(f"the call centre's answer on order {payment.order_id} is being "
+                             "passed to the provider")
 
 
 def _stop_collecting(uow: UnitOfWork, payment: Payment, reason: str) -> None:

@@ -4,7 +4,7 @@ shipped, and it decides whether the price hold ran out before the call centre's 
 module that records the answer is the one that can tell which came first). This file is that
 coupling."""
 
-from app.bus import UnitOfWork
+from app.bus import UnitOfWork, calls_outside
 from app.modules.orders.contracts import OrderCancelled, OrderPlaced, PriceHoldExpired
 from app.modules.payment import service
 from app.modules.payment.contracts import InvoiceDue
@@ -12,6 +12,7 @@ from app.modules.payment.reactions.orchestration import when_invoice_is_due_dun_
 from app.modules.shipping.contracts import GoodsShipped
 
 
+@calls_outside
 def when_order_placed_charge_or_plan_vip_invoice(msg: OrderPlaced, uow: UnitOfWork) -> None:
     """VIP customers are not charged now: their invoice goes out after shipping."""
     payer = service.Payer(id=msg.customer_id, name=msg.customer_name)
@@ -32,6 +33,7 @@ def when_goods_shipped_send_invoice(msg: GoodsShipped, uow: UnitOfWork) -> None:
         uow.commit()
 
 
+@calls_outside
 def when_price_hold_expired_fail_a_payment_still_in_clarification(msg: PriceHoldExpired,
                                                                   uow: UnitOfWork) -> None:
     with uow:
@@ -39,6 +41,7 @@ def when_price_hold_expired_fail_a_payment_still_in_clarification(msg: PriceHold
         uow.commit()
 
 
+@calls_outside
 def when_order_cancelled_cancel_payment(msg: OrderCancelled, uow: UnitOfWork) -> None:
     with uow:
         service.cancel(uow, order_id=msg.order_id, reason=msg.reason)

@@ -1,7 +1,7 @@
 """Orchestration: payment handles its own commands and knows nobody else's messages. Whether a
 customer pays now or by invoice is the sender's decision."""
 
-from app.bus import UnitOfWork
+from app.bus import UnitOfWork, calls_outside
 from app.modules.payment import service
 from app.modules.payment.contracts import (
     CancelPayment,
@@ -13,6 +13,7 @@ from app.modules.payment.contracts import (
 )
 
 
+@calls_outside
 def when_asked_to_retrieve_payment_collect_it(msg: RetrievePayment, uow: UnitOfWork) -> None:
     with uow:
         service.collect(uow, order_id=msg.order_id, amount_cents=msg.amount_cents,
@@ -22,18 +23,21 @@ def when_asked_to_retrieve_payment_collect_it(msg: RetrievePayment, uow: UnitOfW
         uow.commit()
 
 
+@calls_outside
 def when_asked_to_refund_payment_refund_it(msg: RefundPayment, uow: UnitOfWork) -> None:
     with uow:
         service.refund(uow, order_id=msg.order_id)
         uow.commit()
 
 
+@calls_outside
 def when_asked_to_cancel_payment_stop_and_give_back(msg: CancelPayment, uow: UnitOfWork) -> None:
     with uow:
         service.cancel(uow, order_id=msg.order_id, reason=msg.reason)
         uow.commit()
 
 
+@calls_outside
 def when_asked_to_expire_payment_fail_it_unless_collected(msg: ExpirePayment,
                                                           uow: UnitOfWork) -> None:
     with uow:

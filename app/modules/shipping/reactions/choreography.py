@@ -2,7 +2,7 @@
 parcel may go before payment), payment's event and inventory's: it ships when the goods are
 fetched and the payment is in."""
 
-from app.bus import UnitOfWork
+from app.bus import UnitOfWork, calls_outside
 from app.modules.inventory.contracts import GoodsFetched
 from app.modules.orders.contracts import OrderCancelled, OrderPlaced
 from app.modules.payment.contracts import PaymentReceived
@@ -17,12 +17,14 @@ def when_order_placed_note_address_and_whether_vip_ships_unpaid(msg: OrderPlaced
         uow.commit()
 
 
+@calls_outside
 def when_payment_received_ship_if_goods_are_here(msg: PaymentReceived, uow: UnitOfWork) -> None:
     with uow:
         service.note_paid(uow, order_id=msg.order_id)
         uow.commit()
 
 
+@calls_outside
 def when_goods_fetched_ship_them_once_paid(msg: GoodsFetched, uow: UnitOfWork) -> None:
     with uow:
         service.note_goods(uow, order_id=msg.order_id, pick_id=msg.pick_id)

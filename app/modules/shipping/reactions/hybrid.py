@@ -2,7 +2,7 @@
 and ships when inventory has fetched the goods and, for an order released before it was paid
 (the parallel flow), when orders says it is paid. It never hears of payment or VIPs."""
 
-from app.bus import UnitOfWork
+from app.bus import UnitOfWork, calls_outside
 from app.modules.inventory.contracts import GoodsFetched
 from app.modules.orders.contracts import OrderCancelled, OrderPaid, OrderReleased
 from app.modules.shipping import service
@@ -19,6 +19,7 @@ def when_order_released_note_the_address(msg: OrderReleased, uow: UnitOfWork) ->
         uow.commit()
 
 
+@calls_outside
 def when_order_paid_ship_if_goods_are_here(msg: OrderPaid, uow: UnitOfWork) -> None:
     with uow:
         service.note_paid(uow, order_id=msg.order_id)
