@@ -109,6 +109,9 @@ def backup(source: Path, target: Path, *, force: bool = False,
                   report.revision, report.head)
 
 
+LIVE_FILE_ENDS = ("-wal", "-shm", "-journal", ".lock")  # SQLite's and ours, beside the file
+
+
 def _check_backup_target(source: Path, target: Path, force: bool) -> None:
     if not source.is_file():
         raise BackupError(f"there is no database at {source}; nothing to back up")
@@ -117,8 +120,10 @@ def _check_backup_target(source: Path, target: Path, force: bool) -> None:
                           "replace it")
     if target.exists() and not target.is_file():
         raise BackupError(f"{target} is not a file")
-    if target.resolve() == source.resolve():
-        raise BackupError(f"{target} is the live database itself; back up to another file")
+    live = source.resolve()
+    if target.resolve() in {live, *(live.with_name(live.name + end) for end in LIVE_FILE_ENDS)}:
+        raise BackupError(f"{target} is the live database or one of its own files; back up to "
+                          "another file")
     target.parent.mkdir(parents=True, exist_ok=True)
 
 

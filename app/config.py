@@ -181,9 +181,12 @@ def _is_database_url(url: str) -> bool:
 def mask_url(url: str) -> str:
     """A database URL fit to print: its password replaced by ***."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
     except (ArgumentError, ValueError):
         return "(not a URL)"
+    if "password" in parsed.query:  # libpq also takes it as ?password=
+        parsed = parsed.update_query_dict({"password": "***"})
+    return parsed.render_as_string(hide_password=True)
 
 
 def finite_number(text: str) -> float:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import time
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -17,7 +17,14 @@ from app.http.errors import error_response
 
 INTAKE_ENDPOINT = "orders.place_order"
 READS = ("GET", "HEAD", "OPTIONS")
+PROBES = ("/healthz", "/readyz")
 WRITES = ["POST", "PUT", "PATCH", "DELETE"]
+
+
+def _probe_or_static() -> bool:
+    """Health probes and static files are never locked out: a client that guessed tokens
+    must not make a shared address fail the container's health check."""
+    return request.path in PROBES or request.path.startswith("/static/")
 
 
 def _refused(response: Response) -> bool:
@@ -32,7 +39,8 @@ def register(app: Flask, settings: Settings) -> Limiter:
     login = [] if settings.rate_limit_login == OFF else [settings.rate_limit_login]
     limiter = Limiter(get_remote_address, app=app, storage_uri="memory://",
                       swallow_errors=True, application_limits=login,
-                      application_limits_deduct_when=_refused)
+                      application_limits_deduct_when=_refused,
+                      application_limits_exempt_when=_probe_or_static)
 
     @app.errorhandler(RateLimitExceeded)
     def _too_many(error: RateLimitExceeded) -> Response:

@@ -49,8 +49,15 @@ def provider_from_environment(environ: Mapping[str, str] | None = None) -> Trace
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        # a collector that hangs must not hold a stopping server past its 10 s (ADR 0019)
+        timeout = environ.get("OTEL_EXPORTER_OTLP_TIMEOUT") or EXPORT_TIMEOUT_SECONDS
+        provider.add_span_processor(BatchSpanProcessor(
+            OTLPSpanExporter(timeout=float(timeout)),
+            export_timeout_millis=int(float(timeout) * 1000)))
     return provider
+
+
+EXPORT_TIMEOUT_SECONDS = 2  # unless OTEL_EXPORTER_OTLP_TIMEOUT says otherwise
 
 
 def traceparent_of(span: Span) -> str | None:

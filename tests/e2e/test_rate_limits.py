@@ -110,3 +110,15 @@ def test_with_intake_off_a_burst_is_all_placed(make_app: Callable[..., Flask]) -
     answers = {storefront.post("/api/orders", json=ORDER).status_code for _ in range(5)}
 
     assert answers == {202}
+
+
+def test_a_locked_out_address_still_passes_the_health_probes(
+        make_app: Callable[..., Flask]) -> None:
+    app = make_app(rate_limit_login="2 per minute")
+    guesser = client_at(app, "10.0.0.66")
+    for _ in range(2):
+        guesser.get("/api/orders", headers=WRONG)
+
+    assert_too_many(guesser.get("/api/orders", headers=ADMIN_HEADERS))
+    assert guesser.get("/healthz").status_code == 200
+    assert guesser.get("/readyz").status_code in (200, 503)  # what it says, not a 429

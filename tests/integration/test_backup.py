@@ -78,6 +78,20 @@ def test_backup_refuses_to_overwrite_a_file_unless_forced(shop: Flask, tmp_path:
     backup.verify(target)
 
 
+@pytest.mark.parametrize("end", ["", "-wal", "-shm"])
+def test_backup_never_writes_over_the_live_database_or_its_own_files(shop: Flask,
+                                                                     end: str) -> None:
+    live = db_file(shop)
+    target = live.with_name(live.name + end)
+    target.touch()
+    before = target.read_bytes()
+
+    refused = cli(shop, "backup", "--force", str(target))
+
+    assert refused.exit_code != 0 and "live database" in refused.output
+    assert target.read_bytes() == before
+
+
 def test_a_failed_backup_leaves_nothing_under_the_name(shop: Flask, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(path: Path, started: float | None = None) -> backup.Report:

@@ -19,6 +19,7 @@ from app.config import (
     check_data_dir,
     effective,
     from_environment,
+    mask_url,
     unknown_variables,
 )
 
@@ -64,6 +65,11 @@ def test_a_secret_is_never_repeated_in_its_error() -> None:
     with pytest.raises(ConfigError) as raised:
         from_environment({"ORDERFLOW_DATABASE_URL": "oracle://shop:hunter2@db/x"})
     assert "hunter2" not in str(raised.value)
+
+
+def test_a_password_in_the_url_query_is_masked_too() -> None:
+    shown = mask_url("postgresql+psycopg://shop@db/x?password=hunter2&sslmode=require")
+    assert "hunter2" not in shown and "sslmode=require" in shown
 
 
 def test_every_setting_has_a_variable_and_every_variable_a_setting() -> None:
