@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 export HOST PORT
 
-.PHONY: install lock audit run test test-fast test-browser test-container lint bench bench-pages bench-retention demo wiring migrate screenshots clean
+.PHONY: install lock audit run test test-fast test-browser test-container lint bench bench-pages bench-retention chaos chaos-short demo wiring migrate screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,18 @@ bench-pages: install
 # Not part of `make bench`: the first run makes a 100,000-order SQLite file (about 1 GB).
 bench-retention: install
 	$(BIN)/python -m bench.retention
+
+# Real servers, SIGKILLs, clients retrying with Idempotency-Key; the invariants are read from
+# the database (scripts/chaos.py). Not part of `make test`; .ci/run runs the short form.
+CHAOS := $(BIN)/python scripts/chaos.py
+CHAOS_PG = scripts/with-postgres sh -c '$(CHAOS) --database-url "$$ORDERFLOW_TEST_POSTGRES_URL" --processes 3 $(1)'
+chaos: install
+	$(call CHAOS_PG,--orders 2000 --kills 20)
+	$(CHAOS) --processes 1 --orders 1000 --kills 10
+
+chaos-short: install
+	$(call CHAOS_PG,--orders 200 --kills 4)
+	$(CHAOS) --processes 1 --orders 200 --kills 4
 
 demo: install
 	$(BIN)/orderflow demo
