@@ -170,10 +170,14 @@ def kill_now(run: Run, number: int, rng: random.Random) -> None:
         run.kills["server"] += 1
         server.start()
         return
-    workers = server.workers()
-    if workers:
-        os.kill(rng.choice(workers), signal.SIGKILL)
+    found = server.workers()
+    for worker in rng.sample(found, k=len(found)):
+        try:
+            os.kill(worker, signal.SIGKILL)
+        except ProcessLookupError:  # gone since we looked (gunicorn replaced it): the next
+            continue
         run.kills["worker"] += 1
+        return
 
 
 def killer(run: Run, kills: int, seed: int, done: threading.Event) -> None:

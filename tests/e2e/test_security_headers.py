@@ -9,10 +9,11 @@ import pytest
 from flask import Flask
 
 from app.http.headers import EVERY_RESPONSE
-from tests.conftest import ADMIN, ADMIN_HEADERS
+from tests.conftest import ADMIN, ADMIN_HEADERS, on_every_database
 from tests.integration.test_dashboard import Dashboard
 from tests.integration.test_health import every_get_path
 
+pytestmark = on_every_database
 STATIC = "/static/vendor/htmx/htmx.min.js"
 
 
