@@ -31,7 +31,8 @@ from playwright.sync_api import (
 )
 
 from tests.e2e.conftest import log_tail
-from tests.e2e.test_server import ADMIN, BIN, ROOT, START_TIMEOUT, _free_port, _healthy, _stop
+from tests.e2e.gunicorn import BIN, ROOT, START_TIMEOUT, free_port, healthy, stop
+from tests.e2e.test_server import ADMIN
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -102,7 +103,7 @@ def initialise(env: dict[str, str]) -> None:
 
 def wait_until_healthy(process: subprocess.Popen[bytes], server: Server) -> None:
     deadline = time.monotonic() + START_TIMEOUT
-    while not _healthy(server.url):
+    while not healthy(server.url):
         if process.poll() is not None:
             pytest.fail(f"gunicorn exited with {process.returncode}:\n{log_tail(server.log)}")
         if time.monotonic() > deadline:
@@ -114,7 +115,7 @@ def wait_until_healthy(process: subprocess.Popen[bytes], server: Server) -> None
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     folder = tmp_path_factory.mktemp("browser-server")
-    port = _free_port()
+    port = free_port()
     env = server_environment(folder, port)
     initialise(env)
     started = Server(f"http://127.0.0.1:{port}", folder / "server.log")
@@ -126,7 +127,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         wait_until_healthy(process, started)
         yield started
     finally:
-        _stop(process)
+        stop(process)
 
 
 # --- pages --------------------------------------------------------------------------------------

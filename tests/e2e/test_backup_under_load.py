@@ -4,7 +4,6 @@ restore refuses while that server runs, and works once it is stopped."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
 import threading
@@ -20,8 +19,9 @@ from app import backup, create_app
 from app.clock import ManualClock
 from app.config import Settings
 from tests.conftest import wait_for
+from tests.e2e import gunicorn
 from tests.e2e.conftest import log_tail
-from tests.e2e.test_server import BIN, HOME, ROOT, _free_port, _healthy, _stop, call
+from tests.e2e.test_server import HOME, call
 
 pytestmark = pytest.mark.server
 
@@ -43,27 +43,12 @@ class Live:
 def live(tmp_path: Path) -> Iterator[Live]:
     db = tmp_path / "data" / "orderflow.db"
     db.parent.mkdir()
-    port = _free_port()
-    env = {**os.environ, "ORDERFLOW_DATABASE_URL": f"sqlite:///{db}",
-           "ORDERFLOW_ADMIN_TOKEN": ADMIN, "ORDERFLOW_DISPATCH": "background",
-           "ORDERFLOW_STYLE": "hybrid", "WORKERS": "2", "THREADS": "4",
-           "HOST": "127.0.0.1", "PORT": str(port), "PYTHONUNBUFFERED": "1"}
-    init = subprocess.run([str(BIN / "orderflow"), "init"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
-    assert init.returncode == 0, init.stderr
+    env = gunicorn.environment(f"sqlite:///{db}", ADMIN, gunicorn.free_port(),
+                               ORDERFLOW_STYLE="hybrid", WORKERS="2", THREADS="4")
+    gunicorn.init(env)
     log = tmp_path / "server.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen([str(BIN / "gunicorn"), "--config", "gunicorn.conf.py",
-                                    "wsgi:app"], cwd=ROOT, env=env, stdout=sink,
-                                   stderr=subprocess.STDOUT)
-    server = Live(f"http://127.0.0.1:{port}", db, env, log, process)
-    try:
-        wait_for(lambda: _healthy(server.url) or process.poll() is not None, timeout=30,
-                 what="the server answering /healthz")
-        assert process.poll() is None, log_tail(log)
-        yield server
-    finally:
-        _stop(process)
+    with gunicorn.running(env, log) as process:
+        yield Live(f"http://127.0.0.1:{env['PORT']}", db, env, log, process)
 
 
 @dataclass
@@ -133,7 +118,7 @@ def quiet(db: Path) -> bool:
 
 
 def orderflow(live: Live, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(BIN / "orderflow"), *args], cwd=ROOT, env=live.env,
+    return subprocess.run([str(gunicorn.BIN / "orderflow"), *args], cwd=gunicorn.ROOT, env=live.env,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -189,7 +174,7 @@ def test_a_backup_under_load_holds_every_order_accepted_before_it_began(
 
     wait_for(lambda: quiet(live.db), timeout=QUIET_TIMEOUT, what="the live shop settling")
     final = history(live.db)
-    _stop(live.process)
+    gunicorn.stop(live.process)
     assert live.process.returncode == 0, log_tail(live.log)
 
     for order_id, then in copied.items():

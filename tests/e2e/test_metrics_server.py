@@ -5,9 +5,6 @@ log lines of one order share its trace id from the request to the last delivery.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import time
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,16 +14,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import wait_for
-from tests.e2e.conftest import log_tail
+from tests.e2e import gunicorn
 from tests.e2e.test_server import (
     ADMIN,
-    BIN,
-    ROOT,
-    START_TIMEOUT,
     Server,
-    _free_port,
     _opener,
-    _stop,
     call,
     new_item,
     place,
@@ -42,40 +34,13 @@ def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Serv
     metrics = folder / "prometheus"
     metrics.mkdir()
     (metrics / "counter_1.db").write_bytes(b"left by an earlier run")  # must be cleaned away
-    port = _free_port()
-    env = {**os.environ, "ORDERFLOW_DATABASE_URL": f"sqlite:///{folder / 'shop.db'}",
-           "ORDERFLOW_ADMIN_TOKEN": ADMIN, "ORDERFLOW_DISPATCH": "background",
-           "ORDERFLOW_LOG_FORMAT": "json", "PROMETHEUS_MULTIPROC_DIR": str(metrics),
-           "WORKERS": "2", "THREADS": "4", "HOST": "127.0.0.1", "PORT": str(port),
-           "PYTHONUNBUFFERED": "1"}
-    for inherited in ("ORDERFLOW_STYLE", "ORDERFLOW_RETRY_BASE", "ORDERFLOW_METRICS_TOKEN",
-                      "ORDERFLOW_ACCESS_LOG", "OTEL_EXPORTER_OTLP_ENDPOINT"):
-        env.pop(inherited, None)
-    init = subprocess.run([str(BIN / "flask"), "--app", "wsgi", "orderflow", "init"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
-    assert init.returncode == 0, init.stderr
+    env = gunicorn.environment(f"sqlite:///{folder / 'shop.db'}", ADMIN, gunicorn.free_port(),
+                               ORDERFLOW_LOG_FORMAT="json", PROMETHEUS_MULTIPROC_DIR=str(metrics),
+                               WORKERS="2", THREADS="4")
+    gunicorn.init(env)
     log = folder / "server.log"
-    url = f"http://127.0.0.1:{port}"
-    with log.open("wb") as sink:
-        process = subprocess.Popen([str(BIN / "gunicorn"), "--config", "gunicorn.conf.py",
-                                    "wsgi:app"], cwd=ROOT, env=env, stdout=sink,
-                                   stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while _status(f"{url}/readyz") != 200:
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"/readyz did not answer 200:\n{log_tail(log)}")
-            time.sleep(0.05)
-        yield Server(url, log), metrics
-    finally:
-        _stop(process)
-
-
-def _status(url: str) -> int | None:
-    try:
-        return call("GET", url, timeout=2.0)[0]
-    except OSError:
-        return None
+    with gunicorn.running(env, log, ready=lambda url: gunicorn.status_of(f"{url}/readyz") == 200):
+        yield Server(f"http://127.0.0.1:{env['PORT']}", log), metrics
 
 
 def scrape(server: Server) -> dict[tuple, float]:

@@ -20,9 +20,10 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.gunicorn import healthy
 from tests.e2e.poison_wsgi import CRASHED, POISON
 from tests.e2e.test_restart import ADMIN, App, ending
-from tests.e2e.test_server import HOME, STYLES, _healthy, poll
+from tests.e2e.test_server import HOME, STYLES, poll
 
 pytestmark = pytest.mark.server
 
@@ -105,7 +106,7 @@ def test_a_receiver_that_kills_its_process_is_parked_and_the_server_keeps_servin
 
     after = [place(app, "Grace Hopper", style) for style in STYLES]
     for order_id in [*before, poisoned, *after]:
-        poll(lambda o=order_id: _healthy(app.url) and answered(app, f"/api/orders/{o}")
+        poll(lambda o=order_id: healthy(app.url) and answered(app, f"/api/orders/{o}")
              and ending(app, o) == DELIVERED, timeout=60, what=f"order {order_id} delivered")
     letters = app.get("/api/deadletters?limit=200")["items"]
     assert [(item["order_id"], item["receiver"]) for item in letters] == \

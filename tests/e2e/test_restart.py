@@ -37,7 +37,8 @@ import pytest
 
 from tests.conftest import wait_for
 from tests.e2e.conftest import log_tail
-from tests.e2e.test_server import BIN, HOME, ROOT, STYLES, _free_port, _healthy, call
+from tests.e2e.gunicorn import BIN, ROOT, free_port, healthy
+from tests.e2e.test_server import HOME, STYLES, call
 
 pytestmark = pytest.mark.server
 
@@ -77,7 +78,7 @@ class App:
     def start(self) -> None:
         assert self.process is None
         self.runs += 1
-        port = _free_port()
+        port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.note(f"start server #{self.runs} on port {port}")
         with self.log.open("ab") as sink:  # its own session: a SIGKILL reaches master and worker
@@ -87,7 +88,7 @@ class App:
                 cwd=ROOT, env={**self.env, "PORT": str(port)}, stdout=sink,
                 stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + START_TIMEOUT
-        while not _healthy(self.url):
+        while not healthy(self.url):
             if self.process.poll() is not None:
                 pytest.fail(f"gunicorn exited with {self.process.returncode}:\n"
                             f"{log_tail(self.log)}")

@@ -5,11 +5,6 @@ reaches into the server: outcomes are read from the API, waiting is polling with
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -23,20 +18,16 @@ from typing import Any
 import pytest
 
 from tests.conftest import wait_for
-from tests.e2e.conftest import log_tail
+from tests.e2e import gunicorn
 from tests.shop import ancestors, first
 
 pytestmark = pytest.mark.server
 
 STYLES = ("choreography", "orchestration", "hybrid")
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.prefix) / "bin" if (Path(sys.prefix) / "bin" / "gunicorn").exists() \
-    else ROOT / ".venv" / "bin"
 ADMIN = f"e2e-{uuid.uuid4().hex}"
 HOME = "1 Main Street, Springfield"
 TERMINAL = ("delivered", "cancelled")
 OUTCOME_TIMEOUT = 20.0
-START_TIMEOUT = 30.0
 
 # urllib would honour http_proxy and friends; the server is on loopback, so never use a proxy.
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -83,73 +74,20 @@ class Server:
     log: Path
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _healthy(url: str) -> bool:
-    try:
-        status, _ = call("GET", f"{url}/healthz", timeout=2.0)
-    except (OSError, urllib.error.URLError):
-        return False
-    return status == 200
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     folder = tmp_path_factory.mktemp("e2e-server")
-    port = _free_port()
-    env = {**os.environ,
-           "ORDERFLOW_DATABASE_URL": f"sqlite:///{folder / 'shop.db'}",
-           "ORDERFLOW_ADMIN_TOKEN": ADMIN,
-           "ORDERFLOW_DISPATCH": "background",
-           "ORDERFLOW_RETRY_BASE": "PT0.2S",
-           "HOST": "127.0.0.1", "PORT": str(port),
-           "PYTHONUNBUFFERED": "1"}
-    for inherited in ("ORDERFLOW_STYLE", "WORKERS", "THREADS", "ORDERFLOW_RETRY_FACTOR",
-                      "ORDERFLOW_RETRY_MAX_ATTEMPTS", "ORDERFLOW_LEASE"):
-        env.pop(inherited, None)  # a developer's shell must not change what is tested
-    init = subprocess.run([str(BIN / "flask"), "--app", "wsgi", "orderflow", "init"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
-    assert init.returncode == 0, f"orderflow init failed:\n{init.stdout}\n{init.stderr}"
-
+    env = gunicorn.environment(f"sqlite:///{folder / 'shop.db'}", ADMIN, gunicorn.free_port(),
+                               ORDERFLOW_RETRY_BASE="PT0.2S")
+    gunicorn.init(env)
     log = folder / "server.log"
-    url = f"http://127.0.0.1:{port}"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [str(BIN / "gunicorn"), "--config", "gunicorn.conf.py", "--no-control-socket",
-             "wsgi:app"],
-            cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while not _healthy(url):
-            if process.poll() is not None:
-                pytest.fail(f"gunicorn exited with {process.returncode}:\n{log_tail(log)}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"/healthz did not answer 200 within {START_TIMEOUT}s:\n"
-                            f"{log_tail(log)}")
-            time.sleep(0.05)
+    with gunicorn.running(env, log):
+        url = f"http://127.0.0.1:{env['PORT']}"
         _, health = call("GET", f"{url}/healthz")
         assert health["dispatch"] == "background", health
         yield Server(url, log)
-    finally:
-        _stop(process)
 
 
-# --- a small shop driver over HTTP ---------------------------------------------------------------
 def new_item(server: Server, label: str, stock: int = 5, price: str = "9.90") -> str:
     """A fresh sku of this test's own, so tests sharing the server never share stock."""
     sku = f"e2e-{label}-{uuid.uuid4().hex[:8]}"

@@ -7,7 +7,6 @@ the slow clients hang on."""
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -18,15 +17,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import on_every_database, wait_for
+from tests.e2e import gunicorn
 from tests.e2e.conftest import log_tail
 from tests.e2e.test_server import (
     ADMIN,
-    BIN,
-    ROOT,
-    START_TIMEOUT,
     Server,
-    _free_port,
-    _healthy,
     call,
     new_item,
     place,
@@ -49,32 +44,13 @@ PARTIAL_REQUESTS = {
 
 @pytest.fixture
 def slow_server(database_url: str, tmp_path: Path) -> Iterator[tuple[Server, subprocess.Popen]]:
-    port = _free_port()
-    env = {**os.environ, "ORDERFLOW_DATABASE_URL": database_url, "ORDERFLOW_ADMIN_TOKEN": ADMIN,
-           "ORDERFLOW_DISPATCH": "background", "THREADS": "4",
-           "WORKERS": "1" if database_url.startswith("sqlite") else "2",
-           "IDLE_TIMEOUT": str(IDLE_TIMEOUT_SECONDS), "HOST": "127.0.0.1", "PORT": str(port),
-           "PYTHONUNBUFFERED": "1"}
-    for inherited in ("ORDERFLOW_STYLE", "CONNECTIONS", "ORDERFLOW_ACCESS_LOG"):
-        env.pop(inherited, None)
-    init = subprocess.run([str(BIN / "flask"), "--app", "wsgi", "orderflow", "init"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
-    assert init.returncode == 0, init.stderr
+    env = gunicorn.environment(database_url, ADMIN, gunicorn.free_port(), THREADS="4",
+                               WORKERS="1" if database_url.startswith("sqlite") else "2",
+                               IDLE_TIMEOUT=str(IDLE_TIMEOUT_SECONDS))
+    gunicorn.init(env)
     log = tmp_path / "server.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen([str(BIN / "gunicorn"), "--config", "gunicorn.conf.py",
-                                    "wsgi:app"], cwd=ROOT, env=env, stdout=sink,
-                                   stderr=subprocess.STDOUT)
-    server = Server(f"http://127.0.0.1:{port}", log)
-    try:
-        wait_for(lambda: _healthy(server.url) or process.poll() is not None,
-                 timeout=START_TIMEOUT, what="the server answers /healthz")
-        assert process.poll() is None, log_tail(log)
-        yield server, process
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
+    with gunicorn.running(env, log, graceful=False) as process:  # a test stops it itself
+        yield Server(f"http://127.0.0.1:{env['PORT']}", log), process
 
 
 def hold_slow_clients(server: Server, partial: bytes, count: int = IDLE_CLIENTS

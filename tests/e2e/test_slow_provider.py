@@ -4,9 +4,7 @@ during the call (ADR 0020); afterwards every order was charged and shipped once.
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,44 +12,26 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import wait_for
-from tests.e2e.conftest import log_tail
-from tests.e2e.test_server import BIN, ROOT, STYLES, Server, _free_port, _healthy, _stop, call
+from tests.e2e import gunicorn
+from tests.e2e.test_server import STYLES, Server, call
 from tests.e2e.test_server import place as place_order
 
 pytestmark = pytest.mark.server
 ADMIN = "e2e-slow-provider-admin-token"
 LATENCY_SECONDS = 6
 ACCEPT_WITHIN_SECONDS = 0.1
-START_TIMEOUT = 30.0
 
 
 @pytest.fixture
 def slow_server(tmp_path: Path) -> Iterator[tuple[Server, Path]]:
     database = tmp_path / "shop.db"
-    port = _free_port()
-    env = {**os.environ, "ORDERFLOW_DATABASE_URL": f"sqlite:///{database}",
-           "ORDERFLOW_ADMIN_TOKEN": ADMIN, "ORDERFLOW_DISPATCH": "background",
-           "ORDERFLOW_SLOW_TOKEN_LATENCY": f"PT{LATENCY_SECONDS}S",
-           "ORDERFLOW_CALL_TIMEOUT": "PT60S", "HOST": "127.0.0.1", "PORT": str(port),
-           "PYTHONUNBUFFERED": "1"}
-    for inherited in ("ORDERFLOW_STYLE", "WORKERS", "THREADS", "ORDERFLOW_LEASE"):
-        env.pop(inherited, None)
-    init = subprocess.run([str(BIN / "flask"), "--app", "wsgi", "orderflow", "init"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
-    assert init.returncode == 0, init.stderr
+    env = gunicorn.environment(f"sqlite:///{database}", ADMIN, gunicorn.free_port(),
+                               ORDERFLOW_SLOW_TOKEN_LATENCY=f"PT{LATENCY_SECONDS}S",
+                               ORDERFLOW_CALL_TIMEOUT="PT60S")
+    gunicorn.init(env)
     log = tmp_path / "server.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen([str(BIN / "gunicorn"), "--config", "gunicorn.conf.py",
-                                    "--no-control-socket", "wsgi:app"],
-                                   cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: _healthy(url) or process.poll() is not None, timeout=START_TIMEOUT,
-                 what="the server answers /healthz")
-        assert process.poll() is None, log_tail(log)
-        yield Server(url, log), database
-    finally:
-        _stop(process)
+    with gunicorn.running(env, log):
+        yield Server(f"http://127.0.0.1:{env['PORT']}", log), database
 
 
 def charges_booked(database: Path) -> dict[str, int]:
