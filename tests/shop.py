@@ -115,3 +115,8 @@ class Shop:
     @property
     def parcels_sent(self) -> int:
         return self.runtime.bus.adapters.carrier.parcels_sent
+
+
+def error_code(body: dict[str, Any]) -> str:
+    """The machine-readable code of an error answer, whatever the error format's layout."""
+    return str(body["error"]["code"])
