@@ -12,23 +12,29 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # The development lock (tests, browser, lint, the lock and audit tools, and every runtime pin),
-# installed with its hashes; then the project itself, without resolving anything again.
-$(VENV)/.installed: requirements/dev.txt pyproject.toml | $(BIN)/python
+# installed with its hashes; then the project itself, without resolving anything again. pip
+# itself comes first, from its own hashed pin: the pip a new venv brings (23.x) refuses a hashed
+# lock in which a package needs another with an extra (pip-audit: CacheControl[filecache]).
+$(VENV)/.installed: requirements/dev.txt requirements/pip.txt pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/pip.txt
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
 install: $(VENV)/.installed
 
-# The one command that writes both locks from pyproject.toml, with hashes: requirements/runtime.txt
-# (what the image installs) and requirements/dev.txt (runtime pins plus the dev extra, held to
-# the runtime pins). Keeps current pins where they still fit; `make lock UPGRADE=1` takes the
-# newest versions the bounds allow. Needs PyPI.
-LOCK := $(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 \
-	--generate-hashes --custom-compile-command "make lock" $(if $(UPGRADE),--upgrade)
+# The one command that writes the locks from pyproject.toml, with hashes: requirements/runtime.txt
+# (what the image installs), requirements/dev.txt (runtime pins plus the dev extra, held to
+# the runtime pins) and requirements/pip.txt (pip, as dev.txt pins it). Keeps current pins
+# where they still fit; `make lock UPGRADE=1` takes the newest versions the bounds allow. Needs
+# PyPI.
+LOCK_FLAGS := --quiet --universal --python-version 3.11 --generate-hashes \
+	--custom-compile-command "make lock" $(if $(UPGRADE),--upgrade)
+LOCK := $(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS)
 lock: install
 	$(LOCK) -o requirements/runtime.txt
 	$(LOCK) --extra dev -c requirements/runtime.txt -o requirements/dev.txt
+	echo pip | $(BIN)/uv pip compile - $(LOCK_FLAGS) -c requirements/dev.txt -o requirements/pip.txt
 
 # Known vulnerabilities in what the image installs (needs the network: scripts/audit says so
 # and succeeds when PyPI cannot be reached; a vulnerability found fails it).
