@@ -146,8 +146,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
             logging.getLogger("orderflow.config").warning(warning)
     app = OpenAPI(__name__, info=Info(title="orderflow", version=__version__),
                   doc_prefix="/api", doc_url="/openapi.json",
-                  validation_error_status=422, validation_error_model=errors.ErrorBody,
-                  responses={422: errors.ErrorBody},
+                  validation_error_status=422, validation_error_model=errors.Problem,
+                  responses={422: errors.Problem},
                   validation_error_callback=errors.validation_error_response)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
+from werkzeug.test import TestResponse
 
 from app.clock import ManualClock
 from tests.conftest import ADMIN_HEADERS
@@ -118,5 +119,29 @@ class Shop:
 
 
 def error_code(body: dict[str, Any]) -> str:
-    """The machine-readable code of an error answer, whatever the error format's layout."""
-    return str(body["error"]["code"])
+    """The machine-readable code of an error answer (problem details' ``code``)."""
+    return str(body["code"])
+
+
+PROBLEM_MEMBERS = {"type", "title", "status", "detail", "code"}
+PROBLEM_OPTIONAL = {"errors", "request_id"}
+
+
+def error_of(response: TestResponse, status: int) -> dict[str, Any]:
+    """Assert the status and that the body is RFC 9457 problem details, as every error is."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json", response.mimetype
+    problem = response.get_json()
+    assert PROBLEM_MEMBERS <= set(problem) <= PROBLEM_MEMBERS | PROBLEM_OPTIONAL, problem
+    assert problem["status"] == status, problem
+    assert problem["type"] == f"urn:orderflow:problem:{problem['code']}", problem
+    assert all(isinstance(problem[m], str) and problem[m] for m in ("title", "detail", "code"))
+    return problem
+
+
+def places(problem: dict[str, Any]) -> list[str]:
+    """Where each bad field is, as ``part.path.to.field`` (``body.items.0.sku``), from each
+    error's ``in`` and JSON pointer."""
+    return [".".join([error["in"], *(step.replace("~1", "/").replace("~0", "~")
+                                     for step in error["pointer"].split("/")[1:])])
+            for error in problem.get("errors", [])]

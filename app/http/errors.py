@@ -1,4 +1,6 @@
-"""Every error leaves as ``{"error": {"code", "message", "details"}}`` with a 4xx/5xx status."""
+"""Every error leaves as RFC 9457 problem details (``application/problem+json``): ``type``,
+``title``, ``status``, ``detail``, our ``code``, and ``errors``, one per bad field with where it
+is (``in``: body, query, path, header) and its JSON pointer."""
 
 from __future__ import annotations
 
@@ -6,15 +8,19 @@ import inspect
 import json
 import logging
 import re
+from collections.abc import Iterable
 from typing import Any
 
-from flask import Flask, Response, current_app, jsonify, request
-from pydantic import BaseModel, ValidationError
+from flask import Flask, Response, current_app, g, request
+from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 BODY_METHODS = ("POST", "PUT", "PATCH")
 DATABASE_RETRY_AFTER_SECONDS = 5
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_TYPE = "urn:orderflow:problem:"  # + code; a name, not an address to fetch
+REQUEST_PARTS = ("body", "query", "path", "header", "cookie")
 log = logging.getLogger("orderflow.http")
 # No document of ours nests deeper than a few levels; a deeper one is refused before parsing,
 # because json.loads (and anything walking the result) recurses once per level.
@@ -23,22 +29,31 @@ _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _JSON_BRACKET = re.compile(rb"[\[\]{}]")
 
 
-class ErrorDetail(BaseModel):
-    where: str
-    problem: str
-    type: str | None = None
+class FieldError(BaseModel):
+    """One thing wrong with the request."""
+
+    in_: str = Field(alias="in", description="the request part: body, query, path or header",
+                     examples=["body"])
+    pointer: str = Field(description="JSON pointer (RFC 6901) to the field within that part; "
+                                     "empty for the part as a whole", examples=["/items/0/sku"])
+    detail: str = Field(examples=["unknown sku"])
+    type: str | None = Field(default=None, description="the validation rule that failed",
+                             examples=["missing"])
 
 
-class ErrorInfo(BaseModel):
-    code: str
-    message: str
-    details: list[ErrorDetail] | None = None
+class Problem(BaseModel):
+    """RFC 9457 problem details, the body of every 4xx and 5xx answer."""
 
-
-class ErrorBody(BaseModel):
-    """The shape of every error response, as the OpenAPI document describes it."""
-
-    error: ErrorInfo
+    type: str = Field(description="identifies the kind of problem: urn:orderflow:problem:<code>",
+                      examples=["urn:orderflow:problem:invalid_request"])
+    title: str = Field(examples=["Invalid request"])
+    status: int = Field(ge=400, le=599, examples=[422])
+    detail: str = Field(examples=["body.items.0.quantity: Input should be greater than 0"])
+    code: str = Field(description="the same kind, as a short machine-readable name",
+                      examples=["invalid_request"])
+    errors: list[FieldError] | None = None
+    request_id: str | None = Field(default=None, description="as in the X-Request-ID header "
+                                   "and the logs")
 
 
 class ApiError(Exception):
@@ -48,19 +63,44 @@ class ApiError(Exception):
 
 
 def error_response(status: int, code: str, message: str, details: Any = None) -> Response:
-    body: dict[str, Any] = {"code": code, "message": message}
-    if details is not None:
-        body["details"] = details
-    response = jsonify({"error": body})
-    response.status_code = status
-    return response
+    """A problem+json answer. ``details``: ``{"where": "body.items.0.sku", "problem": ...,
+    "type": ...}`` items, as ApiError takes them."""
+    problem: dict[str, Any] = {"type": PROBLEM_TYPE + code, "title": _title(code),
+                               "status": status, "detail": message, "code": code}
+    if details:
+        problem["errors"] = [field_error(**item) for item in details]
+    if getattr(g, "request_id", None):
+        problem["request_id"] = g.request_id
+    return current_app.response_class(json.dumps(problem), status=status, mimetype=PROBLEM_JSON)
+
+
+def _title(code: str) -> str:
+    return code.replace("_", " ").capitalize()
+
+
+def field_error(where: str, problem: str, type: str | None = None,
+                steps: Iterable[object] | None = None) -> dict[str, Any]:
+    """``where`` is ``part.field.0.name`` (``body.items.0.sku``), or the part and the exact
+    ``steps`` of a validation error; text that names no part (``line 1, column 2``) is about
+    the body as a whole, and stays in the detail."""
+    part, _, rest = where.partition(".")
+    if part not in REQUEST_PARTS:
+        part, rest, problem = "body", "", f"{problem} ({where})" if where != "body" else problem
+    steps = steps if steps is not None else (rest.split(".") if rest else [])
+    item = {"in": part, "pointer": pointer(steps), "detail": problem}
+    return item | ({"type": type} if type else {})
+
+
+def pointer(steps: Iterable[object]) -> str:
+    """RFC 6901: ``/items/0/sku``, with ``~`` and ``/`` escaped."""
+    return "".join("/" + str(step).replace("~", "~0").replace("/", "~1") for step in steps)
 
 
 def validation_error_response(error: ValidationError) -> Response:
     """flask-openapi3 calls this when a request does not match its model."""
     part = _request_part(error.title)
     details = [{"where": ".".join([part, *(str(step) for step in problem["loc"])]),
-                "problem": problem["msg"], "type": problem["type"]}
+                "problem": problem["msg"], "type": problem["type"], "steps": problem["loc"]}
                for problem in error.errors(include_url=False)]
     first = details[0] if details else {"where": part, "problem": "invalid"}
     return error_response(422, "invalid_request",
@@ -178,7 +218,7 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> Response:
-        if error.response is not None and error.response.mimetype == "application/json":
+        if error.response is not None and error.response.mimetype == PROBLEM_JSON:
             return error.response  # already one of ours (a validation error)
         code = (error.name or "error").lower().replace(" ", "_")
         if error.code == 413:

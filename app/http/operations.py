@@ -12,7 +12,7 @@ from pydantic import Field, field_validator
 from app.bus import deadlines, outbox
 from app.clock import LONGEST_STEP, parse_duration
 from app.http.auth import require_admin, writes_need_an_admin
-from app.http.errors import ApiError, ErrorBody
+from app.http.errors import ApiError, Problem
 from app.http.formats import Strict, runtime, timestamp
 
 LARGEST_ID = 2**63 - 1  # the databases' BIGINT; a larger number names nothing
@@ -73,7 +73,7 @@ def dead_letter_view(row: dict[str, Any]) -> dict[str, Any]:
 
 
 @blueprint.post("/api/deadletters/<int:delivery_id>/retry",
-                responses={202: None, 404: ErrorBody, 409: ErrorBody})
+                responses={202: None, 404: Problem, 409: Problem})
 def retry_dead_letter(path: DeadLetterPath) -> Any:
     """Deliver a parked message again, now; the flow continues from there. With inline
     dispatch the answer comes after the retry ran: ``status`` says how it went."""
@@ -96,7 +96,7 @@ def retry(delivery_id: int) -> dict[str, Any]:
 
 
 @blueprint.post("/api/orders/<order_id>/deadlines/<name>/fire",
-                responses={202: None, 409: ErrorBody})
+                responses={202: None, 409: Problem})
 def fire_failed_deadline(path: DeadlinePath) -> Any:
     """Fire again, now, a deadline set aside as failed after its last attempt; one more
     failure sets it aside again. ``status`` says how it went (with inline dispatch)."""
@@ -132,7 +132,7 @@ def read_clock() -> Any:
     return {"now": timestamp(clock.now()), "manual": hasattr(clock, "advance")}
 
 
-@blueprint.post("/api/clock/advance", responses={409: ErrorBody})
+@blueprint.post("/api/clock/advance", responses={409: Problem})
 def advance_clock(body: AdvanceIn) -> Any:
     """Manual clock only (``ORDERFLOW_CLOCK=manual``): move time forward, then fire the
     deadlines that fell due and deliver what they cause."""

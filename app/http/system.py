@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from app import wiring_report
 from app.config import STYLES
 from app.http.auth import require_metrics_reader
-from app.http.errors import ErrorBody
+from app.http.errors import Problem
 from app.http.formats import runtime
 from app.telemetry import metrics
 
@@ -48,7 +48,7 @@ def ready() -> Any:
     return {"status": "not ready", "reasons": reasons, "checks": checks}, 503
 
 
-@blueprint.get("/metrics", responses={200: None, 401: ErrorBody, 403: ErrorBody})
+@blueprint.get("/metrics", responses={200: None, 401: Problem, 403: Problem})
 def prometheus_metrics() -> Any:
     """Prometheus text format: messages published, deliveries and their durations, HTTP
     requests (added up over every gunicorn worker), and gauges read from the database now

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.test import TestResponse
 
 from app.clock import ManualClock
 from app.config import STYLES, ConfigError
 from tests.conftest import ADMIN_HEADERS
+from tests.shop import error_of, places
 
 ORDERS = "/api/orders"
 CATALOG = "/api/catalog"
@@ -71,23 +71,6 @@ def place(client: FlaskClient, **changes: Any) -> dict[str, Any]:
     response = client.post(ORDERS, json=order_body(**changes))
     assert response.status_code == 202, response.get_json()
     return response.get_json()
-
-
-def error_of(response: TestResponse, status: int) -> dict[str, Any]:
-    """Assert the status and the error shape ``{"error": {"code", "message", "details"?}}``."""
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/json"
-    body = response.get_json()
-    assert list(body) == ["error"]
-    error = body["error"]
-    assert set(error) <= {"code", "message", "details"}
-    assert isinstance(error["code"], str) and error["code"]
-    assert isinstance(error["message"], str) and error["message"]
-    return error
-
-
-def places(error: dict[str, Any]) -> list[str]:
-    return [detail["where"] for detail in error.get("details", [])]
 
 
 def catalogue(client: FlaskClient) -> list[dict[str, Any]]:
@@ -288,7 +271,7 @@ def test_a_missing_field_is_a_422_naming_it(
 
     error = error_of(response, 422)
     assert f"body.{field}" in places(error)
-    assert field in error["message"]
+    assert field in error["detail"]
     nothing_written()
 
 
@@ -323,7 +306,7 @@ def test_an_unknown_sku_is_a_422_naming_the_sku(
 
     error = error_of(response, 422)
     assert error["code"] == "unknown_sku"
-    assert "no-such-thing" in error["message"]
+    assert "no-such-thing" in error["detail"]
     assert places(error) == ["body.items.1.sku"]
     nothing_written()
 
@@ -336,7 +319,7 @@ def test_a_sku_on_two_lines_is_a_422(client: FlaskClient,
 
     error = error_of(response, 422)
     assert places(error) == ["body.items"]
-    assert "sku-1" in error["message"]
+    assert "sku-1" in error["detail"]
     nothing_written()
 
 
@@ -394,7 +377,7 @@ def test_the_body_limit_can_be_configured(make_app: Callable[..., Flask]) -> Non
 
     response = client.post(ORDERS, json=body)
 
-    assert "1024" in error_of(response, 413)["message"]
+    assert "1024" in error_of(response, 413)["detail"]
     assert order_ids(client) == []
 
 

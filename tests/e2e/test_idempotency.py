@@ -22,6 +22,7 @@ from app.modules.orders import idempotency
 from app.modules.orders.models import IdempotencyKey, Order
 from tests.conftest import on_every_database
 from tests.e2e.test_api import order_body
+from tests.shop import error_of, places
 
 ORDERS = "/api/orders"
 PLACED = "orderflow.orders.OrderPlaced"
@@ -70,11 +71,10 @@ def test_the_same_key_with_another_body_is_a_422_and_writes_nothing(client: Flas
     first = post(client, order_body(), "key-reused")
     other = post(client, order_body(items=[{"sku": "sku-1", "quantity": 3}]), "key-reused")
     assert first.status_code == 202
-    assert other.status_code == 422
-    error = other.get_json()["error"]
+    error = error_of(other, 422)
     assert error["code"] == "idempotency_key_reused"
-    assert "different request" in error["message"] and "Idempotency-Key" in error["message"]
-    assert error["details"][0]["where"] == "header.Idempotency-Key"
+    assert "different request" in error["detail"] and "Idempotency-Key" in error["detail"]
+    assert places(error) == ["header.Idempotency-Key"]
     assert counts(app) == (1, 1, 1)
 
 
@@ -99,7 +99,7 @@ def test_a_key_that_lost_the_race_to_another_body_is_a_422(
     monkeypatch.setattr(idempotency, "lookup", lambda *args: None)
     loser = post(client, order_body(payment={"token": "tok_decline"}), "key-lost-other")
     assert loser.status_code == 422
-    assert loser.get_json()["error"]["code"] == "idempotency_key_reused"
+    assert loser.get_json()["code"] == "idempotency_key_reused"
     assert counts(app) == (1, 1, 1)
 
 
@@ -162,10 +162,9 @@ def test_expired_keys_are_pruned_when_a_keyed_order_comes(client: FlaskClient, a
 def test_a_malformed_key_is_a_400_naming_the_header(client: FlaskClient, app: Flask,
                                                     value: str, problem: str) -> None:
     answer = post(client, order_body(), value)
-    assert answer.status_code == 400, answer.get_json()
-    error = answer.get_json()["error"]
+    error = error_of(answer, 400)
     assert error["code"] == "invalid_idempotency_key"
-    assert "Idempotency-Key" in error["message"] and problem in error["message"]
+    assert "Idempotency-Key" in error["detail"] and problem in error["detail"]
     assert counts(app) == (0, 0, 0)
 
 

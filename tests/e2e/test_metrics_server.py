@@ -99,7 +99,7 @@ def test_metrics_without_a_token_is_a_401(two_workers: tuple[Server, Path]) -> N
 
     status, body = call("GET", f"{server.url}/metrics")
 
-    assert status == 401 and body["error"]["code"] == "unauthorized"
+    assert status == 401 and body["code"] == "unauthorized"
 
 
 def test_ready_with_both_workers_dispatching(two_workers: tuple[Server, Path]) -> None:

@@ -62,8 +62,8 @@ def test_metrics_need_the_metrics_or_admin_token(make_app: Callable[..., Flask])
     missing = client.get("/metrics")
     wrong = client.get("/metrics", headers={"Authorization": "Bearer not-it"})
 
-    assert missing.status_code == 401 and missing.get_json()["error"]["code"] == "unauthorized"
-    assert wrong.status_code == 403 and wrong.get_json()["error"]["code"] == "forbidden"
+    assert missing.status_code == 401 and missing.get_json()["code"] == "unauthorized"
+    assert wrong.status_code == 403 and wrong.get_json()["code"] == "forbidden"
     assert client.get("/metrics", headers=ADMIN_HEADERS).status_code == 200
 
 

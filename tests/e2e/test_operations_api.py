@@ -16,6 +16,7 @@ from werkzeug.test import TestResponse
 
 from app.clock import ManualClock, SystemClock
 from tests.conftest import ADMIN_HEADERS, build_app
+from tests.shop import error_of, places
 
 ORDERS = "/api/orders"
 TASKS = "/api/tasks"
@@ -57,23 +58,6 @@ def order(client: FlaskClient, order_id: str) -> dict[str, Any]:
 def ended(client: FlaskClient, order_id: str) -> tuple[str, str | None]:
     view = order(client, order_id)
     return view["status"], view["reason"]
-
-
-def error_of(response: TestResponse, status: int) -> dict[str, Any]:
-    """Assert the status and the error shape ``{"error": {"code", "message", "details"?}}``."""
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/json"
-    body = response.get_json()
-    assert list(body) == ["error"]
-    error = body["error"]
-    assert set(error) <= {"code", "message", "details"}
-    assert isinstance(error["code"], str) and error["code"]
-    assert isinstance(error["message"], str) and error["message"]
-    return error
-
-
-def places(error: dict[str, Any]) -> list[str]:
-    return [detail["where"] for detail in error.get("details", [])]
 
 
 def tasks(client: FlaskClient, status: str = "open", **query: Any) -> dict[str, Any]:

@@ -29,7 +29,7 @@ def client_at(app: Flask, address: str) -> FlaskClient:
 
 def assert_too_many(response: Any) -> None:
     assert response.status_code == 429, (response.status_code, response.get_data(as_text=True))
-    assert response.get_json()["error"]["code"] == "too_many_requests"
+    assert response.get_json()["code"] == "too_many_requests"
     assert 1 <= int(response.headers["Retry-After"]) <= 61  # the window, rounded up
 
 

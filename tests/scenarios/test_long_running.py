@@ -148,7 +148,7 @@ def test_an_answer_after_the_price_hold_ended_is_refused_even_before_the_deadlin
 
     response = shop.client.post(f"/api/tasks/{task['id']}/complete",
                                 json={"outcome": "approved"}, headers=ADMIN)
-    assert (response.status_code, response.get_json()["error"]["code"]) == (
+    assert (response.status_code, response.get_json()["code"]) == (
         409, "price_hold_expired")
     shop.settle()
 

@@ -8,7 +8,7 @@ import pytest
 
 from app.config import STYLES
 from tests.conftest import ADMIN_HEADERS
-from tests.shop import Shop
+from tests.shop import Shop, places
 
 EVERY = pytest.mark.parametrize("style", STYLES)
 
@@ -93,7 +93,7 @@ def test_the_threshold_is_a_setting(make_app, clock) -> None:  # type: ignore[no
 def test_a_stuck_filter_that_is_not_a_yes_or_no_is_a_400_naming_it(shop: Shop) -> None:
     response = shop.client.get("/api/orders?stuck=maybe", headers=ADMIN_HEADERS)
     assert response.status_code == 422
-    assert response.get_json()["error"]["details"][0]["where"] == "query.stuck"
+    assert places(response.get_json())[0] == "query.stuck"
 
 
 @EVERY

@@ -9,7 +9,7 @@ from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.http.auth import writes_need_an_admin
-from app.http.errors import ErrorBody
+from app.http.errors import Problem
 from app.http.formats import cents, money, runtime, timestamp
 from app.modules.inventory import service
 from app.modules.inventory.models import Item
@@ -43,7 +43,7 @@ def list_catalog() -> Any:
         return {"items": [item_view(item) for item in service.catalogue(session)]}
 
 
-@blueprint.put("/<sku>", responses={200: None, 201: None, 401: ErrorBody, 403: ErrorBody})
+@blueprint.put("/<sku>", responses={200: None, 201: None, 401: Problem, 403: Problem})
 def put_item(path: SkuPath, body: CatalogItemIn) -> Any:
     """Set an item's price and stock (admin); creates the item when the sku is new."""
     bus = runtime().bus

@@ -18,7 +18,7 @@ from app.bus import ArchivedHistory, UnitOfWork, archived_history, deadlines, fl
 from app.bus.outbox import load_flow
 from app.config import STYLES
 from app.http.auth import require_admin
-from app.http.errors import ApiError, ErrorBody
+from app.http.errors import ApiError, Problem
 from app.http.formats import Strict, money, runtime, span, timestamp
 from app.modules.orders import idempotency, service
 from app.modules.orders.models import STATUSES, TERMINAL, Order, OrderLineRecord
@@ -87,7 +87,7 @@ class IdempotencyHeader(BaseModel):
                     "for ORDERFLOW_IDEMPOTENCY_TTL (default P1D).")
 
 
-@blueprint.post("", responses={202: None, 400: ErrorBody, 413: ErrorBody, 422: ErrorBody})
+@blueprint.post("", responses={202: None, 400: Problem, 413: Problem, 422: Problem})
 def place_order(body: PlaceOrderIn, header: IdempotencyHeader) -> Any:
     """Place an order. It is accepted at once (202) and fulfilled by the modules' messages.
     With an ``Idempotency-Key`` header a retry gets the first answer instead of a new order."""

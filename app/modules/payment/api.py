@@ -19,7 +19,7 @@ from app.bus import UnitOfWork
 from app.bus.effects import calls_outside
 from app.clock import as_utc
 from app.http.auth import require_admin, writes_need_an_admin
-from app.http.errors import ApiError, ErrorBody
+from app.http.errors import ApiError, Problem
 from app.http.formats import Strict, money, runtime, timestamp
 from app.modules.payment import service
 from app.modules.payment.models import PLANNED, Invoice, Payment, Refund, Task
@@ -82,7 +82,7 @@ def tasks_page(query: TaskQuery) -> dict[str, Any]:
             "next_cursor": _encode_cursor(page[-1]) if more else None}
 
 
-@blueprint.post("/tasks/<task_id>/complete", responses={404: ErrorBody, 409: ErrorBody})
+@blueprint.post("/tasks/<task_id>/complete", responses={404: Problem, 409: Problem})
 def complete_task(path: TaskPath, body: CompleteTaskIn) -> Any:
     """The call centre's answer. ``approved``: the money is collected and the order goes on;
     ``declined``: the order is cancelled (``payment_declined``)."""
@@ -172,7 +172,7 @@ def invoices_of(order_id: str) -> dict[str, Any]:
         return {"items": [invoice_view(invoice) for invoice in invoices]}
 
 
-@blueprint.post("/invoices/<invoice_id>/pay", responses={404: ErrorBody, 409: ErrorBody})
+@blueprint.post("/invoices/<invoice_id>/pay", responses={404: Problem, 409: Problem})
 def pay_invoice(path: InvoicePath) -> Any:
     """Record that the customer paid the invoice (in full)."""
     require_admin()
