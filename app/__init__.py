@@ -33,6 +33,7 @@ from app.config import (
 )
 from app.db import Database, make_engine
 from app.http import errors, headers, limits, operations, system
+from app.http.openapi import SECURITY_SCHEMES, Api
 from app.modules import registry
 from app.modules.orders.metrics import orders_gauge
 from app.modules.payment.provider import SimulatedPaymentProvider
@@ -42,7 +43,7 @@ from app.telemetry.instruments import Telemetry
 from app.telemetry.pulse import Pulse
 from app.telemetry.tracing import Tracing
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"  # 0.2: errors are RFC 9457 problem details (ADR 0025)
 TICK_SECONDS = 1
 PRUNE_EVERY_SECONDS = 300  # retention (ORDERFLOW_RETAIN_FINISHED): far less often than the tick
 PRUNE_JITTER_SECONDS = 60  # so that replicas started together do not prune in step
@@ -132,6 +133,9 @@ class Runtime:
         self.bus.telemetry.shutdown()  # sends the spans still waiting for the exporter
 
 
+API_ABOUT = ("The order-fulfilment back end of a webshop: place an order, follow it through "
+             "payment, inventory and shipping in the collaboration style it names, and operate "
+             "it (tasks, dead letters, the clock). Errors are RFC 9457 problem details.")
 ORDERS_GAUGE_SECONDS = 30.0  # orders by status and style: a GROUP BY, read this often at most
 
 
@@ -144,11 +148,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         settings = from_environment()
         for warning in unknown_variables():
             logging.getLogger("orderflow.config").warning(warning)
-    app = OpenAPI(__name__, info=Info(title="orderflow", version=__version__),
-                  doc_prefix="/api", doc_url="/openapi.json",
-                  validation_error_status=422, validation_error_model=errors.Problem,
-                  responses={422: errors.Problem},
-                  validation_error_callback=errors.validation_error_response)
+    app = Api(__name__, info=Info(title="orderflow", version=__version__, description=API_ABOUT),
+              doc_prefix="/api", doc_url="/openapi.json", security_schemes=SECURITY_SCHEMES,
+              validation_error_status=422, validation_error_model=errors.Problem,
+              responses={422: errors.Problem},
+              validation_error_callback=errors.validation_error_response)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     data_dir = check_data_dir(settings, app.instance_path)

@@ -153,8 +153,10 @@ def _check_json_body() -> Response | None:
 
 
 def _takes_a_body() -> bool:
+    """Only a view that reads a body has one to check; a path no route matches is a 404 (or
+    405) whatever its body."""
     view = current_app.view_functions.get(request.endpoint or "")
-    return view is None or "body" in getattr(inspect.unwrap(view), "__annotations__", {})
+    return view is not None and "body" in getattr(inspect.unwrap(view), "__annotations__", {})
 
 
 def _refuse_nul_characters() -> Response | None:

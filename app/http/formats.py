@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 from flask import current_app
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.clock import as_utc
+
+# How the answers' values are described in the OpenAPI document
+Money = Annotated[str, Field(pattern=r"^[0-9]+\.[0-9]{2}$", examples=["24.90"],
+                             description="an amount in the shop's currency, exact")]
+Timestamp = Annotated[datetime, Field(description="RFC 3339, UTC",
+                                      examples=["2026-12-07T09:30:00.123456+00:00"])]
 
 
 def money(cents: int) -> str:

@@ -7,15 +7,16 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from flask_openapi3 import APIBlueprint, Tag
-from pydantic import Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from app.bus import deadlines, outbox
 from app.clock import LONGEST_STEP, parse_duration
 from app.http.auth import require_admin, writes_need_an_admin
 from app.http.errors import ApiError, Problem
-from app.http.formats import Strict, runtime, timestamp
+from app.http.formats import Strict, Timestamp, runtime, timestamp
+from app.http.openapi import ADMIN
 
-LARGEST_ID = 2**63 - 1  # the databases' BIGINT; a larger number names nothing
+LARGEST_ID = 2**31 - 1  # bus_delivery.id is an INTEGER (32 bits on PostgreSQL): nothing above
 blueprint = APIBlueprint("operations", __name__, abp_tags=[Tag(name="operations")])
 blueprint.before_request(writes_need_an_admin)
 
@@ -35,8 +36,14 @@ class DeadlinePath(Strict):
     name: Annotated[str, Field(min_length=1, max_length=60)]
 
 
+# what parse_duration reads; how long a step may be is checked after (a pattern cannot say)
+DURATION_PATTERN = (r"^\s*[Pp]([0-9]+[Ww]|([0-9]+[Dd])?([Tt]([0-9]+[Hh])?([0-9]+[Mm])?"
+                    r"([0-9]+([.][0-9]+)?[Ss])?)?)\s*$")
+
+
 class AdvanceIn(Strict):
-    by: str  # an ISO-8601 duration such as P7D or PT30M
+    by: str = Field(max_length=40, pattern=DURATION_PATTERN, examples=["P7D", "PT30M"],
+                    description="an ISO-8601 duration, more than nothing and at most P3660D")
 
     @field_validator("by")
     @classmethod
@@ -47,7 +54,48 @@ class AdvanceIn(Strict):
         return by
 
 
-@blueprint.get("/api/deadletters")
+class DeadLetterOut(BaseModel):
+    id: int
+    order_id: str
+    message_id: str
+    message: str = Field(description="the message type")
+    style: str
+    receiver: str
+    module: str
+    attempts: int
+    last_error: str | None
+    parked_at: Timestamp
+
+
+class DeadLetterPage(BaseModel):
+    items: list[DeadLetterOut]
+    next_after: int | None = Field(description="pass it back as ?after= for the next page")
+
+
+class RetryAnswer(BaseModel):
+    id: int
+    status: str = Field(description="the delivery's status after the retry: done, pending, "
+                                    "failed or parked")
+
+
+class FireAnswer(BaseModel):
+    order_id: str
+    name: str
+    status: str
+
+
+class ClockBody(BaseModel):
+    now: Timestamp
+    manual: bool
+
+
+class AdvanceAnswer(BaseModel):
+    now: Timestamp
+    deadlines_fired: int
+
+
+@blueprint.get("/api/deadletters", operation_id="listDeadLetters", security=ADMIN,
+               responses={200: DeadLetterPage, 401: Problem, 403: Problem})
 def list_dead_letters(query: DeadLetterQuery) -> Any:
     """Parked deliveries (retries exhausted), oldest first: the message, its receiver, how
     many attempts it made and the last error; one order's with ``order_id=``. Page with
@@ -72,8 +120,9 @@ def dead_letter_view(row: dict[str, Any]) -> dict[str, Any]:
             "last_error": row["last_error"], "parked_at": timestamp(row["updated_at"])}
 
 
-@blueprint.post("/api/deadletters/<int:delivery_id>/retry",
-                responses={202: None, 404: Problem, 409: Problem})
+@blueprint.post("/api/deadletters/<int:delivery_id>/retry", operation_id="retryDeadLetter",
+                security=ADMIN, responses={202: RetryAnswer, 401: Problem, 403: Problem,
+                                           404: Problem, 409: Problem})
 def retry_dead_letter(path: DeadLetterPath) -> Any:
     """Deliver a parked message again, now; the flow continues from there. With inline
     dispatch the answer comes after the retry ran: ``status`` says how it went."""
@@ -95,8 +144,9 @@ def retry(delivery_id: int) -> dict[str, Any]:
     return {"id": delivery_id, "status": status}
 
 
-@blueprint.post("/api/orders/<order_id>/deadlines/<name>/fire",
-                responses={202: None, 409: Problem})
+@blueprint.post("/api/orders/<order_id>/deadlines/<name>/fire", operation_id="fireDeadline",
+                security=ADMIN, responses={202: FireAnswer, 401: Problem, 403: Problem,
+                                           409: Problem})
 def fire_failed_deadline(path: DeadlinePath) -> Any:
     """Fire again, now, a deadline set aside as failed after its last attempt; one more
     failure sets it aside again. ``status`` says how it went (with inline dispatch)."""
@@ -125,14 +175,15 @@ def _not_parked(session: Any, delivery_id: int) -> None:
                    "only parked deliveries can be retried")
 
 
-@blueprint.get("/api/clock")
+@blueprint.get("/api/clock", operation_id="getClock", responses={200: ClockBody})
 def read_clock() -> Any:
     """What time the app thinks it is, and whether an operator can move it."""
     clock = runtime().bus.clock
     return {"now": timestamp(clock.now()), "manual": hasattr(clock, "advance")}
 
 
-@blueprint.post("/api/clock/advance", responses={409: Problem})
+@blueprint.post("/api/clock/advance", operation_id="advanceClock", security=ADMIN,
+                responses={200: AdvanceAnswer, 401: Problem, 403: Problem, 409: Problem})
 def advance_clock(body: AdvanceIn) -> Any:
     """Manual clock only (``ORDERFLOW_CLOCK=manual``): move time forward, then fire the
     deadlines that fell due and deliver what they cause."""

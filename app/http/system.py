@@ -7,13 +7,14 @@ from typing import Any, Literal
 from flask import Response
 from flask_openapi3 import APIBlueprint, Tag
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from app import wiring_report
 from app.config import STYLES
 from app.http.auth import require_metrics_reader
 from app.http.errors import Problem
 from app.http.formats import runtime
+from app.http.openapi import METRICS_READER
 from app.telemetry import metrics
 
 blueprint = APIBlueprint("system", __name__, abp_tags=[Tag(name="system")])
@@ -30,14 +31,31 @@ class ReadyBody(BaseModel):
     checks: dict[str, dict[str, Any]]
 
 
-@blueprint.get("/healthz")
+class HealthBody(BaseModel):
+    status: Literal["ok"]
+    style: str = Field(description="the style new orders get when they name none")
+    dispatch: Literal["inline", "background"]
+
+
+class WiringBody(BaseModel):
+    """Per style: ``subscriptions`` (message type -> receivers, from the live blinker signals),
+    ``coupling`` and ``knows_vip``."""
+
+    styles: dict[str, dict[str, Any]]
+
+
+METRICS_TEXT = {"description": "Prometheus text exposition format 0.0.4",
+                "content": {"text/plain": {"schema": {"type": "string"}}}}
+
+
+@blueprint.get("/healthz", operation_id="getHealth", responses={200: HealthBody})
 def health() -> Any:
     """Liveness: the process answers. It does not touch the database (see ``/readyz``)."""
     return {"status": "ok", "style": runtime().settings.style,
             "dispatch": runtime().settings.dispatch}
 
 
-@blueprint.get("/readyz", responses={200: ReadyBody, 503: ReadyBody})
+@blueprint.get("/readyz", operation_id="getReadiness", responses={200: ReadyBody, 503: ReadyBody})
 def ready() -> Any:
     """Readiness: the database answers, its migrations are at head, the dispatcher's threads
     and the deadline ticker are alive, and no delivery has waited longer than
@@ -48,7 +66,8 @@ def ready() -> Any:
     return {"status": "not ready", "reasons": reasons, "checks": checks}, 503
 
 
-@blueprint.get("/metrics", responses={200: None, 401: Problem, 403: Problem})
+@blueprint.get("/metrics", operation_id="getMetrics", security=METRICS_READER,
+               responses={200: METRICS_TEXT, 401: Problem, 403: Problem})
 def prometheus_metrics() -> Any:
     """Prometheus text format: messages published, deliveries and their durations, HTTP
     requests (added up over every gunicorn worker), and gauges read from the database now
@@ -59,7 +78,7 @@ def prometheus_metrics() -> Any:
                     content_type=CONTENT_TYPE_PLAIN_0_0_4)
 
 
-@blueprint.get("/api/wiring")
+@blueprint.get("/api/wiring", operation_id="getWiring", responses={200: WiringBody})
 def wiring(query: WiringQuery) -> Any:
     """Per style: who listens to which signal (read from the live blinker signals), which
     commands each module sends, which module knows which other module's message types, and

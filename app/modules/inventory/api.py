@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.http.auth import writes_need_an_admin
 from app.http.errors import Problem
-from app.http.formats import cents, money, runtime, timestamp
+from app.http.formats import Money, Timestamp, cents, money, runtime, timestamp
+from app.http.openapi import ADMIN
 from app.modules.inventory import service
 from app.modules.inventory.models import Item
 
@@ -36,14 +37,27 @@ class CatalogItemIn(BaseModel):
     stock: Annotated[int, Field(strict=True, ge=0, le=MAX_STOCK)]
 
 
-@blueprint.get("")
+class ItemOut(BaseModel):
+    sku: str
+    name: str
+    price: Money
+    available: int
+    updated_at: Timestamp
+
+
+class CatalogOut(BaseModel):
+    items: list[ItemOut]
+
+
+@blueprint.get("", operation_id="listCatalog", responses={200: CatalogOut})
 def list_catalog() -> Any:
     """Every item with its price and how many are available."""
     with runtime().bus.db.reading() as session:
         return {"items": [item_view(item) for item in service.catalogue(session)]}
 
 
-@blueprint.put("/<sku>", responses={200: None, 201: None, 401: Problem, 403: Problem})
+@blueprint.put("/<sku>", operation_id="putCatalogItem", security=ADMIN,
+               responses={200: ItemOut, 201: ItemOut, 401: Problem, 403: Problem})
 def put_item(path: SkuPath, body: CatalogItemIn) -> Any:
     """Set an item's price and stock (admin); creates the item when the sku is new."""
     bus = runtime().bus

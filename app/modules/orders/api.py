@@ -19,7 +19,8 @@ from app.bus.outbox import load_flow
 from app.config import STYLES
 from app.http.auth import require_admin
 from app.http.errors import ApiError, Problem
-from app.http.formats import Strict, money, runtime, span, timestamp
+from app.http.formats import Money, Strict, Timestamp, money, runtime, span, timestamp
+from app.http.openapi import ADMIN
 from app.modules.orders import idempotency, service
 from app.modules.orders.models import STATUSES, TERMINAL, Order, OrderLineRecord
 
@@ -87,7 +88,98 @@ class IdempotencyHeader(BaseModel):
                     "for ORDERFLOW_IDEMPOTENCY_TTL (default P1D).")
 
 
-@blueprint.post("", responses={202: None, 400: Problem, 413: Problem, 422: Problem})
+
+# --- what the answers look like (the OpenAPI document's response schemas) ------------------------
+class CustomerOut(BaseModel):
+    id: str
+    name: str
+    address: str
+    vip: bool
+
+
+class LineOut(BaseModel):
+    sku: str
+    name: str
+    quantity: int
+    unit_price: Money
+
+
+class DeadlineOut(BaseModel):
+    """A timer of the order's flow: the price hold, an invoice's due date, ..."""
+
+    name: str
+    owner: str
+    message: str
+    due_at: Timestamp
+    status: str
+    closed_at: Timestamp | None
+    last_error: str | None
+    attempts: int
+
+
+class StuckLetterOut(BaseModel):
+    id: int
+    receiver: str
+    message: str
+    attempts: int
+    last_error: str | None
+
+
+class StuckOut(BaseModel):
+    """Why the order does not move, and what an operator can do about it."""
+
+    why: str
+    deadletters: list[StuckLetterOut]
+    failed_deadlines: list[str]
+
+
+class HistoryOut(BaseModel):
+    """Whether the order's messages are still there or were archived (ADR 0016)."""
+
+    archived: bool
+    archived_at: Timestamp | None = None
+    messages: int | None = None
+    first_message_at: Timestamp | None = None
+    last_message_at: Timestamp | None = None
+    note: str | None = None
+
+
+class OrderSummaryOut(BaseModel):
+    id: str
+    status: Literal[STATUSES]  # type: ignore[valid-type]
+    reason: str | None
+    style: Literal[STYLES]  # type: ignore[valid-type]
+    flow: Literal["sequential", "parallel"]
+    customer: CustomerOut
+    total: Money
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class OrderOut(OrderSummaryOut):
+    items: list[LineOut]
+    deadlines: list[DeadlineOut]
+    stuck: StuckOut | None
+    history: HistoryOut
+
+
+class OrderListItemOut(OrderSummaryOut):
+    stuck: bool
+
+
+class OrderPageOut(BaseModel):
+    items: list[OrderListItemOut]
+    next_cursor: str | None = Field(description="pass it back as ?cursor= for the next page")
+
+
+class TimelineOut(BaseModel):
+    order_id: str
+    messages: list[dict[str, Any]]
+    history: HistoryOut
+
+
+@blueprint.post("", operation_id="placeOrder",
+                responses={202: OrderOut, 400: Problem, 413: Problem, 415: Problem, 422: Problem})
 def place_order(body: PlaceOrderIn, header: IdempotencyHeader) -> Any:
     """Place an order. It is accepted at once (202) and fulfilled by the modules' messages.
     With an ``Idempotency-Key`` header a retry gets the first answer instead of a new order."""
@@ -190,13 +282,14 @@ def _place_in(uow: UnitOfWork, body: PlaceOrderIn) -> Order:
                        ) from None
 
 
-@blueprint.get("/<order_id>")
+@blueprint.get("/<order_id>", operation_id="getOrder", responses={200: OrderOut, 404: Problem})
 def get_order(path: OrderPath) -> Any:
     """An order: status, reason when cancelled, style, customer, items, total, times."""
     return read(path.order_id)
 
 
-@blueprint.get("")
+@blueprint.get("", operation_id="listOrders", security=ADMIN,
+               responses={200: OrderPageOut, 400: Problem, 401: Problem, 403: Problem})
 def list_orders(query: OrderListQuery) -> Any:
     """Orders, newest first, a keyset page at a time: pass ``next_cursor`` back as ``cursor``.
     ``stuck=true``: only unfinished orders with no message for ``ORDERFLOW_STUCK_AFTER``, and
@@ -261,7 +354,8 @@ def silent_among(session: Session, orders: list[Order]) -> dict[str, datetime | 
             if order_id not in moved or not cutoff <= moved[order_id] <= future}
 
 
-@blueprint.get("/<order_id>/timeline")
+@blueprint.get("/<order_id>/timeline", operation_id="getTimeline",
+               responses={200: TimelineOut, 404: Problem})
 def get_timeline(path: OrderPath) -> Any:
     """The order's messages in publication order, as CloudEvents, with each receiver's state."""
     return timeline(path.order_id)

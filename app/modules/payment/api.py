@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from flask_openapi3 import APIBlueprint, Tag
-from pydantic import Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 from sqlalchemy import tuple_
 from sqlmodel import col, select
 
@@ -20,7 +20,8 @@ from app.bus.effects import calls_outside
 from app.clock import as_utc
 from app.http.auth import require_admin, writes_need_an_admin
 from app.http.errors import ApiError, Problem
-from app.http.formats import Strict, money, runtime, timestamp
+from app.http.formats import Money, Strict, Timestamp, money, runtime, timestamp
+from app.http.openapi import ADMIN
 from app.modules.payment import service
 from app.modules.payment.models import PLANNED, Invoice, Payment, Refund, Task
 
@@ -56,8 +57,67 @@ class InvoicePath(Strict):
     invoice_id: str
 
 
+class CustomerRef(BaseModel):
+    id: str
+    name: str
+
+
+class TaskOut(BaseModel):
+    id: str
+    kind: str
+    status: Literal[TASK_STATUSES]  # type: ignore[valid-type]
+    order_id: str
+    amount: Money
+    customer: CustomerRef
+    opened_at: Timestamp
+    age_seconds: int
+    closed_at: Timestamp | None
+    note: str | None
+
+
+class TaskPageOut(BaseModel):
+    items: list[TaskOut]
+    next_cursor: str | None
+
+
+class InvoiceOut(BaseModel):
+    id: str
+    order_id: str
+    amount: Money
+    status: str
+    due_at: Timestamp | None
+    sent_at: Timestamp | None
+    paid_at: Timestamp | None
+
+
+class InvoicesOut(BaseModel):
+    items: list[InvoiceOut]
+
+
+class PaymentOut(BaseModel):
+    id: str
+    status: str
+    amount: Money
+    method: str
+    reason: str | None
+    created_at: Timestamp
+
+
+class RefundOut(BaseModel):
+    id: str
+    payment_id: str
+    amount: Money
+    created_at: Timestamp
+
+
+class PaymentsOut(BaseModel):
+    items: list[PaymentOut]
+    refunds: list[RefundOut]
+
+
 # --- tasks ------------------------------------------------------------------------------------
-@blueprint.get("/tasks")
+@blueprint.get("/tasks", operation_id="listTasks", security=ADMIN,
+               responses={200: TaskPageOut, 400: Problem, 401: Problem, 403: Problem})
 def list_tasks(query: TaskQuery) -> Any:
     """Clarification tasks, oldest first (the longest wait on top): order id, amount, customer,
     age; one order's with ``order_id=``. Page with ``cursor=<next_cursor>``."""
@@ -82,7 +142,8 @@ def tasks_page(query: TaskQuery) -> dict[str, Any]:
             "next_cursor": _encode_cursor(page[-1]) if more else None}
 
 
-@blueprint.post("/tasks/<task_id>/complete", responses={404: Problem, 409: Problem})
+@blueprint.post("/tasks/<task_id>/complete", operation_id="completeTask", security=ADMIN,
+                responses={200: TaskOut, 401: Problem, 403: Problem, 404: Problem, 409: Problem})
 def complete_task(path: TaskPath, body: CompleteTaskIn) -> Any:
     """The call centre's answer. ``approved``: the money is collected and the order goes on;
     ``declined``: the order is cancelled (``payment_declined``)."""
@@ -158,7 +219,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 # --- invoices and payments --------------------------------------------------------------------
-@blueprint.get("/invoices")
+@blueprint.get("/invoices", operation_id="listInvoices", responses={200: InvoicesOut})
 def list_invoices(query: ByOrderQuery) -> Any:
     """An order's invoices (VIP customers pay later): amount, due date, status."""
     return invoices_of(query.order_id)
@@ -172,7 +233,9 @@ def invoices_of(order_id: str) -> dict[str, Any]:
         return {"items": [invoice_view(invoice) for invoice in invoices]}
 
 
-@blueprint.post("/invoices/<invoice_id>/pay", responses={404: Problem, 409: Problem})
+@blueprint.post("/invoices/<invoice_id>/pay", operation_id="payInvoice", security=ADMIN,
+                responses={200: InvoiceOut, 401: Problem, 403: Problem, 404: Problem,
+                           409: Problem})
 def pay_invoice(path: InvoicePath) -> Any:
     """Record that the customer paid the invoice (in full)."""
     require_admin()
@@ -199,7 +262,7 @@ def invoice_view(invoice: Invoice) -> dict[str, Any]:
             "sent_at": timestamp(invoice.sent_at), "paid_at": timestamp(invoice.paid_at)}
 
 
-@blueprint.get("/payments")
+@blueprint.get("/payments", operation_id="listPayments", responses={200: PaymentsOut})
 def list_payments(query: ByOrderQuery) -> Any:
     """What was collected for an order and what was given back, from payment's own books."""
     with runtime().bus.db.reading() as session:
