@@ -125,6 +125,7 @@ def error_code(body: dict[str, Any]) -> str:
 
 PROBLEM_MEMBERS = {"type", "title", "status", "detail", "code"}
 PROBLEM_OPTIONAL = {"errors", "request_id"}
+PROBLEM_EXTENSIONS = {"not_ready": {"reasons", "checks"}}  # members of one kind of problem
 
 
 def error_of(response: TestResponse, status: int) -> dict[str, Any]:
@@ -132,7 +133,9 @@ def error_of(response: TestResponse, status: int) -> dict[str, Any]:
     assert response.status_code == status, response.get_data(as_text=True)
     assert response.mimetype == "application/problem+json", response.mimetype
     problem = response.get_json()
-    assert PROBLEM_MEMBERS <= set(problem) <= PROBLEM_MEMBERS | PROBLEM_OPTIONAL, problem
+    extensions = PROBLEM_EXTENSIONS.get(problem.get("code"), set())
+    allowed = PROBLEM_MEMBERS | PROBLEM_OPTIONAL | extensions
+    assert PROBLEM_MEMBERS <= set(problem) <= allowed, problem
     assert problem["status"] == status, problem
     assert problem["type"] == f"urn:orderflow:problem:{problem['code']}", problem
     assert all(isinstance(problem[m], str) and problem[m] for m in ("title", "detail", "code"))

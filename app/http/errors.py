@@ -62,11 +62,13 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.details = status, code, message, details
 
 
-def error_response(status: int, code: str, message: str, details: Any = None) -> Response:
+def error_response(status: int, code: str, message: str, details: Any = None,
+                   **members: Any) -> Response:
     """A problem+json answer. ``details``: ``{"where": "body.items.0.sku", "problem": ...,
-    "type": ...}`` items, as ApiError takes them."""
+    "type": ...}`` items, as ApiError takes them; ``members``: extension members of this kind
+    of problem."""
     problem: dict[str, Any] = {"type": PROBLEM_TYPE + code, "title": _title(code),
-                               "status": status, "detail": message, "code": code}
+                               "status": status, "detail": message, "code": code, **members}
     if details:
         problem["errors"] = [field_error(**item) for item in details]
     if getattr(g, "request_id", None):

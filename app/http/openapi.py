@@ -20,8 +20,8 @@ SECURITY_SCHEMES: dict[str, Any] = {
     "metricsToken": {"type": "http", "scheme": "bearer",
                      "description": "ORDERFLOW_METRICS_TOKEN, for a scraper that is no admin."},
 }
-_PROBLEM_REF = "#/components/schemas/Problem"
-_PROBLEM = {PROBLEM_JSON: {"schema": {"$ref": _PROBLEM_REF}}}
+_SCHEMAS = "#/components/schemas/"
+_PROBLEM = {PROBLEM_JSON: {"schema": {"$ref": f"{_SCHEMAS}Problem"}}}
 
 
 class Api(OpenAPI):
@@ -38,16 +38,22 @@ class Api(OpenAPI):
 def errors_as_problems(responses: dict[str, Any]) -> None:
     """Each documented error answers problem details, and so does any other (``default``)."""
     for status, response in responses.items():
-        if _is_problem(response):
-            responses[status] = {"description": _phrase(status), "content": _PROBLEM}
+        if kind := _problem_schema(response):
+            responses[status] = {"description": _phrase(status),
+                                 "content": {PROBLEM_JSON: {"schema": {"$ref": kind}}}}
     responses.setdefault("default", {"description": "Any other error, e.g. 429 (rate limit) or "
                                                     "503 (the database is away)",
                                      "content": _PROBLEM})
 
 
-def _is_problem(response: dict[str, Any]) -> bool:
+def _problem_schema(response: dict[str, Any]) -> str | None:
+    """The reference of the problem schema (``Problem`` or a kind of it, ``...Problem``) this
+    response was declared with, whether alone or as flask-openapi3's array of them."""
     schema = response.get("content", {}).get("application/json", {}).get("schema", {})
-    return _PROBLEM_REF in (schema.get("$ref"), schema.get("items", {}).get("$ref"))
+    for ref in (schema.get("$ref"), schema.get("items", {}).get("$ref")):
+        if ref and ref.startswith(_SCHEMAS) and ref.endswith("Problem"):
+            return str(ref)
+    return None
 
 
 def _phrase(status: str) -> str:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app import wiring_report
 from app.config import STYLES
 from app.http.auth import require_metrics_reader
-from app.http.errors import Problem
+from app.http.errors import Problem, error_response
 from app.http.formats import runtime
 from app.http.openapi import METRICS_READER
 from app.telemetry import metrics
@@ -26,8 +26,15 @@ class WiringQuery(BaseModel):
 
 
 class ReadyBody(BaseModel):
-    status: Literal["ready", "not ready"]
-    reasons: list[str] | None = None
+    status: Literal["ready"]
+    checks: dict[str, dict[str, Any]]
+
+
+class NotReadyProblem(Problem):
+    """Problem details (``code``: ``not_ready``) with what failed: each reason starts with the
+    name of its check."""
+
+    reasons: list[str]
     checks: dict[str, dict[str, Any]]
 
 
@@ -55,7 +62,8 @@ def health() -> Any:
             "dispatch": runtime().settings.dispatch}
 
 
-@blueprint.get("/readyz", operation_id="getReadiness", responses={200: ReadyBody, 503: ReadyBody})
+@blueprint.get("/readyz", operation_id="getReadiness",
+               responses={200: ReadyBody, 503: NotReadyProblem})
 def ready() -> Any:
     """Readiness: the database answers, its migrations are at head, the dispatcher's threads
     and the deadline ticker are alive, and no delivery has waited longer than
@@ -63,7 +71,7 @@ def ready() -> Any:
     ok, checks, reasons = runtime().readiness()
     if ok:
         return {"status": "ready", "checks": checks}
-    return {"status": "not ready", "reasons": reasons, "checks": checks}, 503
+    return error_response(503, "not_ready", "; ".join(reasons), reasons=reasons, checks=checks)
 
 
 @blueprint.get("/metrics", operation_id="getMetrics", security=METRICS_READER,

@@ -99,7 +99,7 @@ def test_not_ready_when_the_dispatcher_thread_died(make_app: Callable[..., Flask
 
     status, body = readiness(app)
 
-    assert (status, body["status"]) == (503, "not ready")
+    assert (status, body["code"]) == (503, "not_ready")
     assert body["reasons"] == ["dispatcher: thread orderflow-dispatch-0 is not running"]
     assert body["checks"]["dispatcher"]["ok"] is False
     assert body["checks"]["dispatcher"]["threads"][0]["running"] is False
@@ -201,7 +201,7 @@ def test_not_ready_when_the_database_does_not_answer(tmp_path: Path, where: str)
         with contextlib.suppress(OperationalError):  # it hands back its claims on the way out
             app.extensions["orderflow"].close()
 
-    assert (status, body["status"]) == (503, "not ready")
+    assert (status, body["code"]) == (503, "not_ready")
     assert body["reasons"][0].startswith("database: OperationalError: ")
     assert body["checks"]["database"]["ok"] is False
     assert body["checks"]["migrations"] == body["checks"]["backlog"] == {
