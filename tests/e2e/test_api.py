@@ -842,7 +842,8 @@ def test_openapi_lists_every_path_and_method(client: FlaskClient) -> None:
                 "/api/orders/{order_id}/timeline": {"get"},
                 "/api/orders/{order_id}/events": {"get"},
                 "/api/orders/{order_id}/events/{event_id}": {"get"}, "/api/catalog": {"get"},
-                "/api/catalog/{sku}": {"put"}, "/api/wiring": {"get"}, "/healthz": {"get"}}
+                "/api/catalog/{sku}": {"put"}, "/api/wiring": {"get"},
+                "/api/asyncapi.json": {"get"}, "/healthz": {"get"}}
     for path, methods in expected.items():
         assert methods <= set(paths[path]), path
 
