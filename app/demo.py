@@ -214,9 +214,10 @@ def _show(operator: Operator, style: str, ending: Ending, echo: Callable[[str], 
     echo(f"\n{ending.name}: {operator.outcome(order_id)}, {len(timeline['messages'])} messages")
     for message in timeline["messages"]:
         receivers = sorted(_receiver(d) for d in message["deliveries"]) or ["nobody"]
-        source = message["source"].rsplit("/", 1)[-1]
-        kind = "command" if message["kind"] == "command" else "event  "
-        echo(f"  {kind} {message['type'].rsplit('.', 1)[-1]:<29} {source:>9} -> "
+        event = message["event"]
+        source = event["source"].rsplit("/", 1)[-1]
+        kind = "command" if event["kind"] == "command" else "event  "
+        echo(f"  {kind} {event['type'].rsplit('.', 1)[-1]:<29} {source:>9} -> "
              f"{', '.join(receivers)}")
 
 

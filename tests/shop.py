@@ -12,21 +12,38 @@ from app.clock import ManualClock
 from tests.conftest import ADMIN_HEADERS
 
 HOME = "1 Main Street, Springfield"
+# Shop.place_every_ending's orders, by what happens to them
+SPREAD: dict[str, dict[str, Any]] = {
+    "delivered": {}, "parallel": {"flow": "parallel"}, "declined": {"token": "tok_decline"},
+    "retried": {"token": "tok_flaky"}, "undeliverable": {"address": "12 UNDELIVERABLE Road"},
+    "out of stock": {"items": (("sku-1", 1), ("sku-none", 1))},
+    "vip": {"vip": True, "items": (("sku-2", 1),)}, "clarified": {"token": "tok_clarify"},
+    "refused by the call centre": {"token": "tok_clarify"},
+    "price hold expired": {"token": "tok_clarify"},
+    "out of stock while clarifying": {"flow": "parallel", "token": "tok_clarify",
+                                      "items": (("sku-none", 1),)}}
 
 
 def first(timeline: list[dict[str, Any]], short_type: str) -> dict[str, Any]:
-    """The first message of a type (``PaymentRefunded``) on a timeline."""
-    return next(m for m in timeline if m["type"].endswith("." + short_type))
+    """The first entry of a type (``PaymentRefunded``) on a timeline: ``{"seq", "event",
+    "deliveries"}``."""
+    return next(m for m in timeline if m["event"]["type"].endswith("." + short_type))
 
 
 def ancestors(timeline: list[dict[str, Any]], message: dict[str, Any]) -> list[str]:
-    """The types of the messages that led to this one, nearest first (via ``causationid``)."""
-    by_id = {m["id"]: m for m in timeline}
-    chain, cause = [], message["causationid"]
+    """The types of the messages that led to this one, nearest first (via ``causationid``,
+    which a message published by an HTTP request does not have)."""
+    by_id = {m["event"]["id"]: m["event"] for m in timeline}
+    chain, cause = [], message["event"].get("causationid")
     while cause:
         chain.append(by_id[cause]["type"].rsplit(".", 1)[-1])
-        cause = by_id[cause]["causationid"]
+        cause = by_id[cause].get("causationid")
     return chain
+
+
+def short_type(message: dict[str, Any]) -> str:
+    """``PaymentRefunded`` for a timeline entry whose event is orderflow.payment.PaymentRefunded."""
+    return str(message["event"]["type"]).rsplit(".", 1)[-1]
 
 
 class Shop:
@@ -100,10 +117,27 @@ class Shop:
         return next(item["available"] for item in self.catalogue() if item["sku"] == sku)
 
     def timeline(self, order_id: str) -> list[dict[str, Any]]:
+        """The timeline's entries: ``{"seq", "event": <CloudEvent>, "deliveries"}``."""
         return self.client.get(f"/api/orders/{order_id}/timeline").get_json()["messages"]
 
     def timeline_types(self, order_id: str) -> list[str]:
-        return [message["type"].rsplit(".", 1)[-1] for message in self.timeline(order_id)]
+        return [short_type(message) for message in self.timeline(order_id)]
+
+    def place_every_ending(self, style: str) -> list[str]:
+        """Orders that between them log nearly every message type: one per ending, a retried
+        charge, a clarification approved, one declined, one left to expire and one overtaken
+        by missing stock, a parallel order, a VIP invoice dunned and then paid; returns them
+        once all have ended."""
+        orders = {name: self.place(style=style, **changes) for name, changes in SPREAD.items()}
+        self.pass_time("PT1S")  # the charge's retries, before the price hold is over
+        self.pass_time("PT2S")
+        self.complete_task(orders["clarified"], "approved")
+        self.complete_task(orders["refused by the call centre"], "declined")
+        self.advance_clock("P31D")  # retries, the price hold's end, the invoice falls due
+        self.pay_invoice(self.invoices(orders["vip"])[0]["id"])
+        ended = {name: self.order(order_id)["status"] for name, order_id in orders.items()}
+        assert set(ended.values()) <= {"delivered", "cancelled"}, ended
+        return list(orders.values())
 
     @property
     def charged_cents(self) -> int:

@@ -71,6 +71,12 @@ def command_types() -> set[str]:
     return {name for name, cls in _registry.items() if cls.kind == "command"}
 
 
+def message_classes() -> list[type[Message]]:
+    """Every event and command class defined so far (a module's contracts register theirs when
+    they are imported), by type name."""
+    return [_registry[name] for name in sorted(_registry)]
+
+
 @dataclass(frozen=True)
 class Envelope:
     """A logged message in CloudEvents 1.0 form, plus our extensions."""
@@ -96,6 +102,9 @@ class Envelope:
         return self.type.rsplit(".", 1)[-1]
 
     def to_cloudevent(self) -> dict[str, Any]:
+        """A CloudEvents 1.0 event in the JSON format. Every attribute is a String, URI-reference
+        or Timestamp, and an unset optional one is left out rather than sent as null (the spec's
+        types have no null). Log state (``seq``, deliveries) is not part of the event (ADR 0027)."""
         event = {
             "specversion": SPEC_VERSION,
             "id": self.id,
@@ -108,7 +117,6 @@ class Envelope:
             "causationid": self.causationid,
             "style": self.style,
             "kind": self.kind,
+            "traceparent": self.traceparent,  # the distributed-tracing extension attribute
         }
-        if self.traceparent:  # the distributed-tracing extension attribute
-            event["traceparent"] = self.traceparent
-        return event
+        return {name: value for name, value in event.items() if value is not None}

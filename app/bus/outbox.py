@@ -302,14 +302,26 @@ def _died(attempts: int) -> str:
 
 def load_flow(session: Session, flowid: str) -> tuple[list[Envelope], dict[str, list[dict]]]:
     """An order's messages in publication order, and each message's deliveries."""
-    rows = session.execute(select(messages).where(messages.c.flowid == flowid)
-                           .order_by(messages.c.seq)).mappings()
-    envelopes = [envelope_from_row(row) for row in rows]
+    envelopes = flow_messages(session, flowid)
     by_message: dict[str, list[dict]] = {}
     for row in session.execute(select(deliveries).where(deliveries.c.flowid == flowid)
                                .order_by(deliveries.c.id)).mappings():
         by_message.setdefault(row["message_id"], []).append(dict(row))
     return envelopes, by_message
+
+
+def flow_messages(session: Session, flowid: str) -> list[Envelope]:
+    """An order's messages in publication order."""
+    rows = session.execute(select(messages).where(messages.c.flowid == flowid)
+                           .order_by(messages.c.seq)).mappings()
+    return [envelope_from_row(row) for row in rows]
+
+
+def flow_message(session: Session, flowid: str, message_id: str) -> Envelope | None:
+    """One message of an order's flow; None when the flow logged no message with that id."""
+    row = session.execute(select(messages).where(messages.c.flowid == flowid,
+                                                 messages.c.id == message_id)).mappings().first()
+    return envelope_from_row(row) if row else None
 
 
 # --- dead letters -------------------------------------------------------------------------------

@@ -30,7 +30,8 @@ def undoes(type_name: str) -> bool:
 
 def sequence(messages: list[dict[str, Any]]) -> str:
     """One arrow per delivery: solid for commands, dashed for events, a cross where the
-    receiver gave up; compensation on a red background; a note where nobody listens."""
+    receiver gave up; compensation on a red background; a note where nobody listens.
+    ``messages`` are the timeline's: ``{"event": <CloudEvent>, "deliveries": [...]}``."""
     lines = ["sequenceDiagram", *_participants(messages)]
     for message in messages:
         lines += _steps(message)
@@ -38,19 +39,20 @@ def sequence(messages: list[dict[str, Any]]) -> str:
 
 
 def _participants(messages: list[dict[str, Any]]) -> list[str]:
-    seen = {module_of_source(m["source"]) for m in messages}
+    seen = {module_of_source(m["event"]["source"]) for m in messages}
     seen |= {d["module"] for m in messages for d in m["deliveries"]}
     return [f"    participant {module}" for module in MODULE_ORDER if module in seen]
 
 
 def _steps(message: dict[str, Any]) -> list[str]:
-    source, name = module_of_source(message["source"]), short(message["type"])
+    event = message["event"]
+    source, name = module_of_source(event["source"]), short(event["type"])
     if not message["deliveries"]:
         steps = [f"    Note over {source}: {name} (nobody listens)"]
     else:
-        steps = [f"    {source}{_arrow(message['kind'], d['status'])}{d['module']}: {name}"
+        steps = [f"    {source}{_arrow(event['kind'], d['status'])}{d['module']}: {name}"
                  for d in message["deliveries"]]
-    if undoes(message["type"]):
+    if undoes(event["type"]):
         return [f"    rect {COMPENSATION_FILL}", *steps, "    end"]
     return steps
 

@@ -32,7 +32,8 @@ def _being_handled(messages: list[dict[str, Any]]) -> str | None:
             if delivery["status"] in WAITING:
                 retrying = (f", retrying after {delivery['attempts']} failed attempt(s)"
                             if delivery["status"] == "failed" else "")
-                return f"{delivery['module']} is handling {short(message['type'])}{retrying}"
+                return (f"{delivery['module']} is handling {short(message['event']['type'])}"
+                        f"{retrying}")
     return None
 
 

@@ -1,4 +1,4 @@
-"""Health and the live wiring report."""
+"""Health, the live wiring report and the AsyncAPI document of the messages."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from flask_openapi3 import APIBlueprint, Tag
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from pydantic import BaseModel, ConfigDict, Field
 
-from app import wiring_report
+from app import asyncapi, wiring_report
 from app.config import STYLES
 from app.http.auth import require_metrics_reader
 from app.http.errors import Problem, error_response
@@ -23,6 +23,19 @@ blueprint = APIBlueprint("system", __name__, abp_tags=[Tag(name="system")])
 class WiringQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
     style: Literal[STYLES] | None = None  # type: ignore[valid-type]
+
+
+class AsyncApiDocument(BaseModel):
+    """An AsyncAPI 3.0 document; only its top level is described here (the document is checked
+    against AsyncAPI's own JSON Schema in the tests)."""
+
+    model_config = ConfigDict(extra="allow")
+    asyncapi: Literal["3.0.0"]
+    info: dict[str, Any]
+    default_content_type: str = Field(alias="defaultContentType")
+    channels: dict[str, Any]
+    operations: dict[str, Any]
+    components: dict[str, Any]
 
 
 class ReadyBody(BaseModel):
@@ -97,3 +110,13 @@ def wiring(query: WiringQuery) -> Any:
                                "coupling": live.coupling(style),
                                "knows_vip": wiring_report.modules_reading(live, style, "vip")}
                        for style in styles}}
+
+
+@blueprint.get("/api/asyncapi.json", operation_id="getAsyncApi", responses={200: AsyncApiDocument})
+def asyncapi_document() -> Any:
+    """The messages as an AsyncAPI 3.0 document, read from the contracts and the live wiring.
+
+    A channel per message type with its payload schema and its CloudEvents attributes as
+    headers; per style, a receive operation for every live connection and a send operation
+    for every command a module declares it sends; a send operation per event from its owner."""
+    return asyncapi.document(runtime().bus.wiring)

@@ -25,7 +25,7 @@ ORDERS = "/api/orders"
 CATALOG = "/api/catalog"
 KIB = 1024
 CLOUDEVENT_ATTRIBUTES = ("specversion", "id", "type", "source", "time", "datacontenttype",
-                         "data", "flowid", "causationid", "style", "kind")
+                         "data", "flowid", "style", "kind")  # causationid: all but the first
 DELIVERY_FIELDS = ("receiver", "module", "status", "attempts", "last_error")
 
 
@@ -105,15 +105,17 @@ def walk(client: FlaskClient, **query: Any) -> list[list[str]]:
 
 
 def timeline(client: FlaskClient, order_id: str) -> list[dict[str, Any]]:
+    """The timeline's entries: ``{"seq", "event", "deliveries"}`` and nothing else."""
     response = client.get(f"{ORDERS}/{order_id}/timeline")
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
     assert body["order_id"] == order_id
+    assert all(set(message) == {"seq", "event", "deliveries"} for message in body["messages"])
     return body["messages"]
 
 
 def short_types(messages: list[dict[str, Any]]) -> list[str]:
-    return [message["type"].rsplit(".", 1)[-1] for message in messages]
+    return [message["event"]["type"].rsplit(".", 1)[-1] for message in messages]
 
 
 def is_timestamp(value: str) -> bool:
@@ -525,15 +527,16 @@ def test_the_timeline_is_cloudevents_in_publication_order(client: FlaskClient,
     assert short_types(messages)[0] == "OrderPlaced"
     assert short_types(messages)[-1] == "OrderDelivered"
     assert [message["seq"] for message in messages] == sorted(m["seq"] for m in messages)
-    for message in messages:
-        assert set(CLOUDEVENT_ATTRIBUTES) <= set(message)
-        assert message["specversion"] == "1.0"
-        assert message["datacontenttype"] == "application/json"
-        assert message["flowid"] == order_id
-        assert message["style"] == style
-        assert message["kind"] in ("event", "command")
-        assert message["data"]["order_id"] == order_id
-        assert is_timestamp(message["time"])
+    for event in (message["event"] for message in messages):
+        assert set(CLOUDEVENT_ATTRIBUTES) <= set(event)
+        assert event["specversion"] == "1.0"
+        assert event["datacontenttype"] == "application/json"
+        assert event["flowid"] == order_id
+        assert event["style"] == style
+        assert event["kind"] in ("event", "command")
+        assert event["data"]["order_id"] == order_id
+        assert is_timestamp(event["time"])
+        assert "deliveries" not in event and "seq" not in event
 
 
 def test_timeline_types_name_the_owning_module(client: FlaskClient) -> None:
@@ -541,20 +544,21 @@ def test_timeline_types_name_the_owning_module(client: FlaskClient) -> None:
 
     messages = timeline(client, order_id)
 
-    assert "orderflow.payment.PaymentReceived" in [message["type"] for message in messages]
-    for message in messages:
-        prefix, owner, _ = message["type"].split(".")
+    events = [message["event"] for message in messages]
+    assert "orderflow.payment.PaymentReceived" in [event["type"] for event in events]
+    for event in events:
+        prefix, owner, _ = event["type"].split(".")
         assert prefix == "orderflow"
-        assert message["source"].endswith(f"/{owner}")
+        assert event["source"].endswith(f"/{owner}")
 
 
 def test_each_timeline_message_was_caused_by_an_earlier_one(client: FlaskClient) -> None:
-    messages = timeline(client, place(client)["id"])
+    events = [message["event"] for message in timeline(client, place(client)["id"])]
 
-    assert messages[0]["causationid"] is None
-    for position, message in enumerate(messages[1:], start=1):
-        assert message["causationid"] in {earlier["id"] for earlier in messages[:position]}
-    assert len({message["id"] for message in messages}) == len(messages)
+    assert "causationid" not in events[0]  # the HTTP request published it: no cause, no null
+    for position, event in enumerate(events[1:], start=1):
+        assert event["causationid"] in {earlier["id"] for earlier in events[:position]}
+    assert len({event["id"] for event in events}) == len(events)
 
 
 def test_each_timeline_message_shows_its_receivers_deliveries(client: FlaskClient) -> None:
@@ -818,8 +822,11 @@ def test_openapi_lists_every_path_and_method(client: FlaskClient) -> None:
     paths = openapi(client)["paths"]
 
     expected = {"/api/orders": {"get", "post"}, "/api/orders/{order_id}": {"get"},
-                "/api/orders/{order_id}/timeline": {"get"}, "/api/catalog": {"get"},
-                "/api/catalog/{sku}": {"put"}, "/api/wiring": {"get"}, "/healthz": {"get"}}
+                "/api/orders/{order_id}/timeline": {"get"},
+                "/api/orders/{order_id}/events": {"get"},
+                "/api/orders/{order_id}/events/{event_id}": {"get"}, "/api/catalog": {"get"},
+                "/api/catalog/{sku}": {"put"}, "/api/wiring": {"get"},
+                "/api/asyncapi.json": {"get"}, "/healthz": {"get"}}
     for path, methods in expected.items():
         assert methods <= set(paths[path]), path
 

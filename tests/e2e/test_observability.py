@@ -175,7 +175,7 @@ def test_one_trace_runs_from_the_request_through_every_delivery(
         deliveries
     publish_ids = {s.context.span_id for s in publish}
     assert all(s.parent.span_id in publish_ids for s in process)
-    first = messages[0]
+    first = messages[0]["event"]
     (placed_span,) = [s for s in publish if s.attributes["messaging.message.id"] == first["id"]]
     assert placed_span.name == f"publish {first['type']}"
     assert dict(placed_span.attributes) == {
@@ -222,7 +222,7 @@ def test_json_logs_of_one_order_carry_its_flow_id_and_trace_id(
     assert {(line["flow_id"], line["trace_id"]) for line in deliveries} == {
         (order_id, request["trace_id"])}
     last, delivered = deliveries[-1], [m for m in messages if m["deliveries"]]
-    assert last["message_type"] == delivered[-1]["type"] and last["outcome"] == "done"
+    assert last["message_type"] == delivered[-1]["event"]["type"] and last["outcome"] == "done"
     assert {"message_id", "receiver", "attempt", "duration_ms", "span_id", "time",
             "level"} <= set(last)
 
@@ -255,11 +255,11 @@ def test_a_deadline_fired_weeks_later_continues_the_orders_trace(
     messages = timeline(app, order_id)
     finished = exporter.get_finished_spans()
 
-    due = [m for m in messages if m["type"].endswith(".InvoiceDue")]
+    due = [m["event"] for m in messages if m["event"]["type"].endswith(".InvoiceDue")]
     assert len(due) == 1
     (published,) = [s for s in by_kind(finished, SpanKind.PRODUCER)
                     if s.attributes["messaging.message.id"] == due[0]["id"]]
-    first_traceparent = messages[0]["traceparent"]
+    first_traceparent = messages[0]["event"]["traceparent"]
     assert f"{published.context.trace_id:032x}" == first_traceparent.split("-")[1]
     processed = [s for s in by_kind(finished, SpanKind.CONSUMER)
                  if s.attributes["orderflow.flow_id"] == order_id]

@@ -254,7 +254,7 @@ def timeline(app: App, order_id: str) -> list[dict[str, Any]]:
 
 
 def short(message: dict[str, Any]) -> str:
-    return message["type"].rsplit(".", 1)[-1]
+    return message["event"]["type"].rsplit(".", 1)[-1]
 
 
 def collecting(app: App, order_id: str) -> dict[str, Any]:

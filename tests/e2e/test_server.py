@@ -19,7 +19,7 @@ import pytest
 
 from tests.conftest import wait_for
 from tests.e2e import gunicorn
-from tests.shop import ancestors, first
+from tests.shop import ancestors, first, short_type
 
 pytestmark = pytest.mark.server
 
@@ -128,7 +128,7 @@ def timeline(server: Server, order_id: str) -> list[dict[str, Any]]:
 
 
 def short_types(messages: list[dict[str, Any]]) -> list[str]:
-    return [message["type"].rsplit(".", 1)[-1] for message in messages]
+    return [short_type(message) for message in messages]
 
 
 def settled(server: Server, order_id: str,

@@ -494,10 +494,11 @@ def test_an_order_placed_from_the_form_runs_in_its_style_and_flow(
     assert page.by_id("order-status").attrs["data-status"] == "delivered"
     timeline = shop.timeline(order_id)
     rows = page.by_id("timeline").all("tr", "message")
-    assert [row.attrs["data-type"] for row in rows] == [short(m["type"]) for m in timeline]
-    expected_arrows = [(m["source"].rsplit("/", 1)[-1],
-                        "->>" if m["kind"] == "command" else "-->>", d["module"],
-                        short(m["type"])) for m in timeline for d in m["deliveries"]]
+    assert [row.attrs["data-type"] for row in rows] == [short(m["event"]["type"])
+                                                        for m in timeline]
+    expected_arrows = [(m["event"]["source"].rsplit("/", 1)[-1],
+                        "->>" if m["event"]["kind"] == "command" else "-->>", d["module"],
+                        short(m["event"]["type"])) for m in timeline for d in m["deliveries"]]
     assert arrows(page.by_id("sequence").one("pre", "mermaid").text) == expected_arrows
 
 
@@ -584,7 +585,7 @@ def test_a_parked_delivery_shows_a_cross_and_waits_for_an_operator(
 
     page = operator.get(f"/orders/{order_id}")
 
-    (message,) = [m for m in shop.timeline(order_id) for d in m["deliveries"]
+    (message,) = [m["event"] for m in shop.timeline(order_id) for d in m["deliveries"]
                   if d["status"] == "parked"]
     arrow = "-x" if message["kind"] == "command" else "--x"
     crosses = [a for a in arrows(page.by_id("sequence").one("pre", "mermaid").text)

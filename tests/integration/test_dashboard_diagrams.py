@@ -29,7 +29,9 @@ def delivery(module: str, status: str = "done", attempts: int = 1) -> dict[str, 
 
 def message(type_name: str, source: str, kind: str, *deliveries: dict[str, Any]
             ) -> dict[str, Any]:
-    return {"type": type_name, "source": f"/orderflow/{source}", "kind": kind,
+    """A timeline entry: the CloudEvent (the attributes the dashboard reads) and its
+    deliveries."""
+    return {"event": {"type": type_name, "source": f"/orderflow/{source}", "kind": kind},
             "deliveries": list(deliveries)}
 
 

@@ -63,8 +63,8 @@ def test_it_makes_exactly_n_orders_of_every_kind_each_with_a_readable_timeline(
     client = empty_app.test_client()
     for order in orders:
         messages = client.get(f"/api/orders/{order['id']}/timeline").get_json()["messages"]
-        assert messages[0]["type"] == "orderflow.orders.OrderPlaced"
-        assert {m["flowid"] for m in messages} == {order["id"]}
+        assert messages[0]["event"]["type"] == "orderflow.orders.OrderPlaced"
+        assert {m["event"]["flowid"] for m in messages} == {order["id"]}
         assert client.get(f"/api/orders/{order['id']}").get_json()["status"] == order["status"]
     placed = client.post("/api/orders", json=NEW_ORDER)  # numbering goes on after the copies
     assert placed.status_code == 202, placed.get_json()
@@ -84,7 +84,7 @@ def test_newest_orders_are_last_and_their_times_fit_their_story(empty_app: Flask
         pending = [d for d in detail["deadlines"] if d["status"] == "pending"]
         assert all(moment(d["due_at"]) > now for d in pending), detail["deadlines"]
         messages = client.get(f"/api/orders/{order['id']}/timeline").get_json()["messages"]
-        times = [moment(m["time"]) for m in messages]
+        times = [moment(m["event"]["time"]) for m in messages]
         assert moment(order["created_at"]) <= min(times) <= max(times) <= now
 
 

@@ -263,7 +263,7 @@ def test_a_message_logged_after_the_archive_is_shown_and_pruned_into_it_later(
     shop.pay_invoice(invoice["id"])  # a late payment after all
 
     body = shop.client.get(f"/api/orders/{order}/timeline").get_json()
-    assert [m["type"].rsplit(".", 1)[-1] for m in body["messages"]] == ["InvoicePaid"]
+    assert [m["event"]["type"].rsplit(".", 1)[-1] for m in body["messages"]] == ["InvoicePaid"]
     assert body["history"]["archived"] and body["history"]["messages"] == messages
     shop.pass_time("P91D")
     assert prune(shop).flows == 1

@@ -314,8 +314,9 @@ def test_vip_order_is_delivered_first_and_its_invoice_paid_later(shop: Shop, sty
     assert money(shop) == (0, 0)
     (invoice,) = shop.invoices(order)
     assert (invoice["status"], invoice["amount"]) == ("open", "59.00")
-    shipped = first(shop.timeline(order), "GoodsShipped")["time"]
-    assert invoice["due_at"] == first(shop.timeline(order), "InvoiceSent")["data"]["due_at"]
+    timeline = shop.timeline(order)
+    shipped = first(timeline, "GoodsShipped")["event"]["time"]
+    assert invoice["due_at"] == first(timeline, "InvoiceSent")["event"]["data"]["due_at"]
     assert invoice["due_at"] > shipped
 
     shop.pass_time("P10D")

@@ -23,7 +23,7 @@ def test_three_styles_run_side_by_side_in_one_process(shop: Shop) -> None:
     for style, order in orders.items():
         assert shop.order(order)["status"] == "delivered"
         timeline = shop.timeline(order)
-        assert {m["style"] for m in timeline} == {style}
+        assert {m["event"]["style"] for m in timeline} == {style}
         assert {d["receiver"] for d in timeline[0]["deliveries"]} == FIRST_RECEIVER[style]
 
 
@@ -45,5 +45,5 @@ def test_an_order_keeps_its_style_across_a_restart_with_another_style(make_app, 
     after.runtime.start()  # recovery at start-up delivers what was left
     assert after.order(order)["status"] == "delivered"
     timeline = after.timeline(order)
-    assert {m["style"] for m in timeline} == {"choreography"}
-    assert not any(m["kind"] == "command" for m in timeline)
+    assert {m["event"]["style"] for m in timeline} == {"choreography"}
+    assert not any(m["event"]["kind"] == "command" for m in timeline)

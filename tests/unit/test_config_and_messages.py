@@ -102,6 +102,16 @@ def test_an_envelope_is_a_cloudevent_with_our_extensions() -> None:
     assert envelope.message() == OrderCancelled(order_id="o1", reason="undeliverable")
 
 
+def test_an_envelope_without_a_cause_or_a_trace_leaves_those_attributes_out() -> None:
+    """CloudEvents attributes have no null: an unset optional attribute is absent."""
+    envelope = Envelope(id="m1", type=OrderCancelled.type_name(), source="orders",
+                        time=ManualClock().now(), kind="event", flowid="o1", style="hybrid",
+                        data={"order_id": "o1", "reason": "undeliverable"})
+    event = envelope.to_cloudevent()
+    assert "causationid" not in event and "traceparent" not in event
+    assert None not in event.values()
+
+
 def test_messages_logged_before_the_long_running_flows_can_still_be_read() -> None:
     """Orders in flight across the upgrade: their logged payloads lack the new fields."""
     placed = message_class("orderflow.orders.OrderPlaced").model_validate({

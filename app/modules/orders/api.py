@@ -1,4 +1,4 @@
-"""Orders' HTTP API: place an order, read it, list orders, read its timeline."""
+"""Orders' HTTP API: place an order, read it, list orders, read its timeline and its events."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from flask import current_app, request, url_for
+from flask import Response, current_app, request, url_for
 from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 from sqlalchemy import and_, or_
@@ -15,8 +15,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app.bus import ArchivedHistory, UnitOfWork, archived_history, deadlines, flows, outbox
-from app.bus.outbox import load_flow
+from app.bus.messages import Envelope
+from app.bus.outbox import flow_message, flow_messages, load_flow
 from app.config import STYLES
+from app.http import cloudevents
 from app.http.auth import require_admin
 from app.http.errors import ApiError, Problem
 from app.http.formats import Money, Strict, Timestamp, money, runtime, span, timestamp
@@ -69,6 +71,18 @@ class PlaceOrderIn(Strict):
 
 class OrderPath(Strict):
     order_id: str  # any id that names no order is a 404, however it looks
+
+
+class EventPath(Strict):
+    order_id: str
+    event_id: str
+
+
+class EventQuery(Strict):
+    mode: Literal[cloudevents.MODES] = Field(  # type: ignore[valid-type]
+        "structured", description="structured (default): the whole event as the body, "
+        "application/cloudevents+json; binary: the attributes as ce- headers and the data "
+        "as the body, with its datacontenttype as Content-Type")
 
 
 class OrderListQuery(Strict):
@@ -172,9 +186,27 @@ class OrderPageOut(BaseModel):
     next_cursor: str | None = Field(description="pass it back as ?cursor= for the next page")
 
 
+class DeliveryOut(BaseModel):
+    """One receiver's state of one message."""
+
+    receiver: str
+    module: str
+    status: Literal["pending", "done", "failed", "parked"]
+    attempts: int
+    last_error: str | None
+    next_attempt_at: Timestamp | None
+
+
+class TimelineEntryOut(BaseModel):
+    seq: int = Field(description="the message's place in the whole log")
+    event: dict[str, Any] = Field(description="the message as a CloudEvent (structured mode, "
+                                              "as /events serves it)")
+    deliveries: list[DeliveryOut]
+
+
 class TimelineOut(BaseModel):
     order_id: str
-    messages: list[dict[str, Any]]
+    messages: list[TimelineEntryOut]
     history: HistoryOut
 
 
@@ -357,7 +389,10 @@ def silent_among(session: Session, orders: list[Order]) -> dict[str, datetime | 
 @blueprint.get("/<order_id>/timeline", operation_id="getTimeline",
                responses={200: TimelineOut, 404: Problem})
 def get_timeline(path: OrderPath) -> Any:
-    """The order's messages in publication order, as CloudEvents, with each receiver's state."""
+    """The order's messages in publication order, with each receiver's state.
+
+    Each entry is ``{"seq", "event", "deliveries"}``: its place in the whole log, the message
+    as a CloudEvent (as ``/events`` serves it) and one delivery per receiver."""
     return timeline(path.order_id)
 
 
@@ -369,11 +404,66 @@ def timeline(order_id: str) -> dict[str, Any]:
         envelopes, deliveries = load_flow(session, order_id)
         history = history_view(archived_history(session, order_id))
     return {"order_id": order_id,
-            "messages": [{**redacted(envelope.to_cloudevent()), "seq": envelope.seq,
+            "messages": [{"seq": envelope.seq, "event": served(envelope),
                           "deliveries": [_delivery_view(row)
                                          for row in deliveries.get(envelope.id, [])]}
                          for envelope in envelopes],
             "history": history}
+
+
+_EVENTS_RESPONSES: dict[int, Any] = {
+    200: {"description": "the whole timeline as a CloudEvents JSON batch",
+          "content": {cloudevents.BATCH: {"schema": {"type": "array",
+                                                     "items": cloudevents.event_schema()}}}},
+    404: Problem}
+_EVENT_RESPONSES: dict[int, Any] = {
+    200: {"description": "the event: structured mode, or with ?mode=binary its data (the "
+                         "attributes are the ce- headers)",
+          "content": {cloudevents.STRUCTURED: {"schema": cloudevents.event_schema()},
+                      "application/json": {"schema": {"type": "object"}}}},
+    404: Problem}
+
+
+@blueprint.get("/<order_id>/events", operation_id="getEvents", responses=_EVENTS_RESPONSES)
+def get_events(path: OrderPath) -> Response:
+    """The order's messages as a CloudEvents JSON batch, in publication order.
+
+    ``application/cloudevents-batch+json``: a JSON array of structured events, the whole
+    timeline's ``event``s without their delivery state."""
+    return cloudevents.batch(events(path.order_id))
+
+
+@blueprint.get("/<order_id>/events/<event_id>", operation_id="getEvent",
+               responses=_EVENT_RESPONSES)
+def get_event(path: EventPath, query: EventQuery) -> Response:
+    """One of the order's messages as a CloudEvent, in structured or binary mode.
+
+    By default structured (``application/cloudevents+json``: attributes and data in the
+    body); ``?mode=binary``: the attributes as ``ce-`` headers, the data as the body with its
+    ``datacontenttype`` as ``Content-Type``. 404 ``event_not_found`` when the order has no
+    such event."""
+    found = event(path.order_id, path.event_id)
+    return cloudevents.binary(found) if query.mode == "binary" else cloudevents.structured(found)
+
+
+def events(order_id: str) -> list[dict[str, Any]]:
+    with runtime().bus.db.reading() as session:
+        _find(session, order_id)
+        return [served(envelope) for envelope in flow_messages(session, order_id)]
+
+
+def event(order_id: str, event_id: str) -> dict[str, Any]:
+    with runtime().bus.db.reading() as session:
+        _find(session, order_id)
+        envelope = flow_message(session, order_id, event_id)
+    if envelope is None:
+        raise ApiError(404, "event_not_found", f"order {order_id!r} has no event {event_id!r}")
+    return served(envelope)
+
+
+def served(envelope: Envelope) -> dict[str, Any]:
+    """A logged message as the API shows it: a CloudEvent with the payment token redacted."""
+    return redacted(envelope.to_cloudevent())
 
 
 def history_view(note: ArchivedHistory | None) -> dict[str, Any]:
