@@ -28,7 +28,8 @@ class SkuPath(BaseModel):
 
 
 class CatalogItemIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"name": "Knock box", "price": "19.00", "stock": 12}]})
 
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
                                            max_length=200)] | None = None

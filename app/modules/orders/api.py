@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from flask import Response, current_app, request, url_for
 from flask_openapi3 import APIBlueprint, Tag
-from pydantic import BaseModel, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from sqlalchemy import and_, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -53,6 +53,11 @@ class PaymentIn(Strict):
 
 
 class PlaceOrderIn(Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "customer": {"id": "c-42", "name": "Ada Lovelace", "address": "1 Main Street, Springfield"},
+        "items": [{"sku": "sku-1", "quantity": 2}], "payment": {"token": "tok_ok"},
+        "style": "hybrid", "flow": "sequential"}]})
+
     customer: CustomerIn
     items: Annotated[list[ItemIn], Field(min_length=1, max_length=MAX_LINES)]
     payment: PaymentIn

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from flask_openapi3 import APIBlueprint, Tag
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import tuple_
 from sqlmodel import col, select
 
@@ -45,6 +45,9 @@ class TaskPath(Strict):
 
 
 class CompleteTaskIn(Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"outcome": "approved", "note": "the customer confirmed on the phone"}]})
+
     outcome: Literal["approved", "declined"]
     note: Note | None = None
 
