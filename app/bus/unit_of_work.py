@@ -89,7 +89,8 @@ class UnitOfWork:
             raise WiringError(f"{envelope.short_type} has {len(receivers)} receivers in "
                               f"{self.style}; a command needs exactly one")
         self._claims += outbox.append(self.session, envelope, receivers, envelope.time,
-                                      self.bus.dispatcher.claimant(), self.bus.settings.lease)
+                                      self.bus.dispatcher.claimant(), self.bus.settings.lease,
+                                      message.lane())
         self._published.append((type_name, envelope.kind, self.style))
         return envelope
 
