@@ -29,6 +29,8 @@ class Message(Value):
     kind: ClassVar[str] = "message"
     owner: ClassVar[str] = ""  # the module that owns this contract, derived from where it lives
     undoes: ClassVar[bool] = False  # a compensation: it undoes an earlier step of the flow
+    # for those who follow the flow from outside (webhooks): no step of the flow waits for it
+    outside_the_flow: ClassVar[bool] = False
     # A field whose value gives this message's deliveries an order of their own: they wait
     # only for the module's earlier deliveries of the flow with the same value (outbox).
     lane_field: ClassVar[str | None] = None
