@@ -38,6 +38,7 @@ from app.modules import registry
 from app.modules.orders.metrics import orders_gauge
 from app.modules.payment.provider import SimulatedPaymentProvider
 from app.modules.shipping.carrier import SimulatedCarrier
+from app.modules.webhooks.sender import HttpWebhookSender
 from app.telemetry import health, logs, metrics, web
 from app.telemetry.instruments import Telemetry
 from app.telemetry.pulse import Pulse
@@ -185,13 +186,15 @@ def default_clock(settings: Settings, db: Database) -> Clock:
 
 
 def simulated_adapters(db: Database, settings: Settings | None = None) -> SimpleNamespace:
-    """The sandbox payment provider and carrier. ``tok_outage`` stays down for as many attempts
-    as the retry policy makes automatically, so only an operator's retry gets through."""
+    """The sandbox payment provider and carrier, and the one real outside call: webhooks'
+    HTTP sender. ``tok_outage`` stays down for as many attempts as the retry policy makes
+    automatically, so only an operator's retry gets through."""
     settings = settings or Settings()
     provider = SimulatedPaymentProvider(db, outage_attempts=settings.retry_max_attempts,
                                         slow_latency=settings.slow_token_latency)
     return SimpleNamespace(payment_provider=provider,
-                           carrier=SimulatedCarrier(db))
+                           carrier=SimulatedCarrier(db),
+                           webhook_sender=HttpWebhookSender(settings.webhook_timeout))
 
 
 def database_url(settings: Settings, data_dir: str) -> str:

@@ -164,9 +164,11 @@ def _foreign(module: str, pairs: Iterable[tuple[str, str]]) -> dict[str, list[st
 
 def deciders(log: list[MessageRecord]) -> dict[str, int]:
     """How often each module decided what happens next: it sent a command, or answered
-    another module's event with a message of its own. Answering a command is doing as told."""
+    another module's event with a message of its own. Answering a command is doing as told;
+    a message for those outside the flow (OrderStatusChanged, DeliverWebhook) decides nothing."""
     by_id = {message.id: message for message in log}
-    counts = Counter(message.source for message in log
+    steps = [message for message in log if not message_class(message.type).outside_the_flow]
+    counts = Counter(message.source for message in steps
                      if message.kind == "command" or _answers_foreign_event(message, by_id))
     return {module: counts[module] for module in MODULE_ORDER}
 

@@ -28,6 +28,7 @@ NEVER = "never"  # ORDERFLOW_RETAIN_FINISHED=never: keep every finished flow's l
 SHORTEST_RETENTION = timedelta(hours=1)
 LOG_FORMATS = ("text", "json")
 IDEMPOTENCY_TTL_RANGE = (timedelta(minutes=1), timedelta(days=30))
+WEBHOOK_TIMEOUT_RANGE = (timedelta(seconds=0.1), timedelta(minutes=1))
 ADMIN_TOKEN_MIN_LENGTH = 16
 OFF = "off"  # ORDERFLOW_RATE_LIMIT_*=off: no such limit
 YES, NO = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
@@ -49,6 +50,7 @@ class Settings:
     retry_max_attempts: int = 5
     lease: timedelta = timedelta(seconds=30)
     call_timeout: timedelta = timedelta(seconds=10)  # a call to the provider or the carrier
+    webhook_timeout: timedelta = timedelta(seconds=5)  # one POST to a registered webhook URL
     slow_token_latency: timedelta = timedelta(seconds=30)  # the sandbox provider's tok_slow
     dispatch_threads: int = 1
     max_body_bytes: int = 64 * 1024
@@ -90,6 +92,9 @@ class Settings:
                  self.lease, "a duration from PT1S to P1D")
         _require(timedelta(seconds=1) <= self.call_timeout <= timedelta(hours=1),
                  "ORDERFLOW_CALL_TIMEOUT", self.call_timeout, "a duration from PT1S to PT1H")
+        _require(WEBHOOK_TIMEOUT_RANGE[0] <= self.webhook_timeout <= WEBHOOK_TIMEOUT_RANGE[1],
+                 "ORDERFLOW_WEBHOOK_TIMEOUT", self.webhook_timeout,
+                 "a duration from PT0.1S to PT1M, such as PT5S")
         _require(timedelta(0) <= self.slow_token_latency <= timedelta(hours=1),
                  "ORDERFLOW_SLOW_TOKEN_LATENCY", self.slow_token_latency,
                  "a duration from PT0S to PT1H")
@@ -211,6 +216,7 @@ _PARSERS = {
     "retry_max_attempts": ("ORDERFLOW_RETRY_MAX_ATTEMPTS", whole_number),
     "lease": ("ORDERFLOW_LEASE", parse_duration),
     "call_timeout": ("ORDERFLOW_CALL_TIMEOUT", parse_duration),
+    "webhook_timeout": ("ORDERFLOW_WEBHOOK_TIMEOUT", parse_duration),
     "slow_token_latency": ("ORDERFLOW_SLOW_TOKEN_LATENCY", parse_duration),
     "dispatch_threads": ("ORDERFLOW_DISPATCH_THREADS", whole_number),
     "max_body_bytes": ("ORDERFLOW_MAX_BODY_BYTES", whole_number),

@@ -27,9 +27,10 @@ MAX_CALLS_PER_RUN = 20  # a work that keeps asking for new calls is a bug, not a
 class NeedsCall(Exception):
     """Raised by a gated adapter inside a transaction: make this call outside, then rerun."""
 
-    def __init__(self, key: tuple[str, str, str], call: Callable[[], Any]) -> None:
+    def __init__(self, key: tuple[str, str, str], call: Callable[[], Any],
+                 timeout: timedelta | None = None) -> None:
         super().__init__(f"{key[0]}.{key[1]} ({key[2]}) must be called outside the transaction")
-        self.key, self.call = key, call
+        self.key, self.call, self.timeout = key, call, timeout
 
 
 class CallTimedOut(RuntimeError):
@@ -64,7 +65,8 @@ class Answers:
 
 
 class _Gate:
-    """Stands in for one adapter inside a unit of work."""
+    """Stands in for one adapter inside a unit of work. An adapter with a ``call_timeout``
+    (a timedelta) bounds its own calls by it instead of ORDERFLOW_CALL_TIMEOUT."""
 
     def __init__(self, name: str, adapter: Any, answers: Answers) -> None:
         self._name, self._adapter, self._answers = name, adapter, answers
@@ -79,7 +81,8 @@ class _Gate:
             key = (self._name, attribute, str(kwargs.get("idempotency_key")))
             if self._answers.knows(key):
                 return self._answers.give(key)
-            raise NeedsCall(key, functools.partial(value, *args, **kwargs))
+            raise NeedsCall(key, functools.partial(value, *args, **kwargs),
+                            getattr(self._adapter, "call_timeout", None))
         return gated
 
 
@@ -107,15 +110,15 @@ def _call(uow: UnitOfWork, need: NeedsCall) -> None:
     if len(uow.answers) >= MAX_CALLS_PER_RUN:
         raise RuntimeError(f"more than {MAX_CALLS_PER_RUN} outside calls in one unit of work")
     uow.renew_claim()  # the delivery is still ours, for another lease, before we call
-    uow.answers.learn(need.key, need.call, functools.partial(bounded, uow))
+    uow.answers.learn(need.key, need.call, functools.partial(bounded, uow, limit=need.timeout))
 
 
-def bounded(uow: UnitOfWork, call: Callable[[], T]) -> T:
-    """Run ``call`` in a thread of its own, waiting at most the call timeout, and renew the
-    claim's lease while it runs so that no other worker takes the delivery over meanwhile. A
-    call that times out goes on in its thread; its answer is kept by the other system under
-    its idempotency key, and the retry gets it."""
-    timeout = uow.bus.settings.call_timeout.total_seconds()
+def bounded(uow: UnitOfWork, call: Callable[[], T], limit: timedelta | None = None) -> T:
+    """Run ``call`` in a thread of its own, waiting at most ``limit`` (by default the call
+    timeout), and renew the claim's lease while it runs so that no other worker takes the
+    delivery over meanwhile. A call that times out goes on in its thread; its answer is kept
+    by the other system under its idempotency key, and the retry gets it."""
+    timeout = (limit or uow.bus.settings.call_timeout).total_seconds()
     slice_seconds = max(uow.bus.settings.lease.total_seconds() / 3, 0.05)
     outcome: dict[str, Any] = {}
     finished = threading.Event()

@@ -53,6 +53,8 @@ class DeliveryRecord(SQLModel, table=True):
     receiver: str = Field(max_length=120)
     module: str = Field(max_length=40)
     flowid: str = Field(max_length=40)
+    # deliveries of one module and flow run in publication order within their lane (ADR 0028)
+    lane: str = Field(default="", max_length=60, sa_column_kwargs={"server_default": ""})
     status: str = Field(default="pending", max_length=10)
     attempts: int = 0
     last_error: str | None = Field(default=None, sa_type=Text)

@@ -29,6 +29,11 @@ class Message(Value):
     kind: ClassVar[str] = "message"
     owner: ClassVar[str] = ""  # the module that owns this contract, derived from where it lives
     undoes: ClassVar[bool] = False  # a compensation: it undoes an earlier step of the flow
+    # for those who follow the flow from outside (webhooks): no step of the flow waits for it
+    outside_the_flow: ClassVar[bool] = False
+    # A field whose value gives this message's deliveries an order of their own: they wait
+    # only for the module's earlier deliveries of the flow with the same value (outbox).
+    lane_field: ClassVar[str | None] = None
     order_id: str
 
     @classmethod
@@ -44,6 +49,10 @@ class Message(Value):
     @classmethod
     def type_name(cls) -> str:
         return f"{TYPE_PREFIX}.{cls.owner}.{cls.__name__}"
+
+    def lane(self) -> str:
+        """Its deliveries' lane: "" (one per module and flow) unless ``lane_field`` names one."""
+        return str(getattr(self, self.lane_field)) if self.lane_field else ""
 
 
 class Event(Message):

@@ -82,10 +82,11 @@ _APPEND_DELIVERIES = insert(deliveries).returning(deliveries.c.id, deliveries.c.
 
 
 def append(session: Session, envelope: Envelope, receivers: list[tuple[str, str]],
-           now: datetime, claimed_by: str | None, lease: timedelta) -> list[Claim]:
-    """Log a message and one pending delivery per receiver. With ``claimed_by`` the deliveries
-    start out claimed by the publishing worker and come back as claims it can deliver at once;
-    without, nothing comes back and a later claim from the database picks them up."""
+           now: datetime, claimed_by: str | None, lease: timedelta, lane: str = "") -> list[Claim]:
+    """Log a message and one pending delivery per receiver, in ``lane``. With ``claimed_by``
+    the deliveries start out claimed by the publishing worker and come back as claims it can
+    deliver at once; without, nothing comes back and a later claim from the database picks
+    them up."""
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         connection.execute(_FLOW_LOCK, {"flowid": envelope.flowid})
@@ -100,8 +101,9 @@ def append(session: Session, envelope: Envelope, receivers: list[tuple[str, str]
     lease_until = now + lease if claimed_by else None
     rows = connection.execute(_APPEND_DELIVERIES, [
         {"message_seq": seq, "message_id": envelope.id, "receiver": name, "module": module,
-         "flowid": envelope.flowid, "status": PENDING, "attempts": 0, "next_attempt_at": now,
-         "claimed_by": claimed_by, "lease_until": lease_until, "updated_at": now}
+         "flowid": envelope.flowid, "lane": lane, "status": PENDING, "attempts": 0,
+         "next_attempt_at": now, "claimed_by": claimed_by, "lease_until": lease_until,
+         "updated_at": now}
         for name, module in receivers]).all()
     if claimed_by is None:  # left for whichever worker claims them from the database
         return []
@@ -119,6 +121,7 @@ _earlier = deliveries.alias("earlier")
 _EARLIER_UNFINISHED = exists().where(
     _earlier.c.module == deliveries.c.module,
     _earlier.c.flowid == deliveries.c.flowid,
+    _earlier.c.lane == deliveries.c.lane,
     _earlier.c.message_seq < deliveries.c.message_seq,
     _earlier.c.status != DONE,
 )

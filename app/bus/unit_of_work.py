@@ -74,13 +74,15 @@ class UnitOfWork:
             self._session.close()
             self._session = None
 
-    def publish(self, message: Message) -> Envelope:
+    def publish(self, message: Message, caused_by: str | None = None) -> Envelope:
+        """Log ``message``; its cause is ``caused_by`` (by default: what this unit of work
+        consumes, or what its caller named)."""
         message_id, type_name = new_message_id(), message.type_name()
         envelope = Envelope(
             id=message_id, type=type_name, source=self._source_of(message),
             time=self.bus.clock.now(), kind=message.kind, flowid=message.order_id,
             style=self.style, data=message.model_dump(mode="json"),
-            causationid=self.caused_by,
+            causationid=caused_by or self.caused_by,
             traceparent=self.bus.telemetry.published(type=type_name, message_id=message_id,
                                                      flowid=message.order_id),
         )
@@ -89,7 +91,8 @@ class UnitOfWork:
             raise WiringError(f"{envelope.short_type} has {len(receivers)} receivers in "
                               f"{self.style}; a command needs exactly one")
         self._claims += outbox.append(self.session, envelope, receivers, envelope.time,
-                                      self.bus.dispatcher.claimant(), self.bus.settings.lease)
+                                      self.bus.dispatcher.claimant(), self.bus.settings.lease,
+                                      message.lane())
         self._published.append((type_name, envelope.kind, self.style))
         return envelope
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.bus.log import WAITING
+from app.bus.messages import message_class
 from app.dashboard.diagrams import short
 
 
@@ -27,7 +28,11 @@ def current_step(order: dict[str, Any], messages: list[dict[str, Any]],
 
 
 def _being_handled(messages: list[dict[str, Any]]) -> str | None:
+    """The first delivery still under way of a message the flow waits for (a webhook being
+    retried is not where the order is)."""
     for message in messages:
+        if message_class(message["event"]["type"]).outside_the_flow:
+            continue
         for delivery in message["deliveries"]:
             if delivery["status"] in WAITING:
                 retrying = (f", retrying after {delivery['attempts']} failed attempt(s)"

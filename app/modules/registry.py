@@ -1,4 +1,4 @@
-"""Plugs the four modules into the bus and the web app. The composition root calls this; no
+"""Plugs the modules into the bus and the web app. The composition root calls this; no
 module knows it exists."""
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ def reactions(module: str, style: str) -> ModuleType:
 # A message's receivers get their deliveries in connection order. Connecting the modules in
 # reverse order of the flow means that, where several modules undo their own step on one
 # OrderCancelled (choreography), the last step is undone first: shipping, inventory, payment.
-CONNECTION_ORDER = ("orders", "shipping", "inventory", "payment")
+# Webhooks takes no part in the flow and hears no message another module hears: last.
+CONNECTION_ORDER = ("orders", "shipping", "inventory", "payment", "webhooks")
 
 
 def connect(wiring: Wiring) -> None:
@@ -38,7 +39,7 @@ def connect(wiring: Wiring) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    for module in ("orders", "payment", "inventory"):
+    for module in ("orders", "payment", "inventory", "webhooks"):
         api = importlib.import_module(f"app.modules.{module}.api")
         app.register_api(api.blueprint)  # type: ignore[attr-defined]
 

@@ -767,7 +767,8 @@ def test_the_wiring_lists_live_subscriptions(client: FlaskClient, style: str) ->
         assert {"signal", "kind", "receiver", "module"} <= set(row)
         assert row["signal"].startswith("orderflow.")
     listeners = [row for row in subscriptions if row["receiver"]]
-    assert {row["module"] for row in listeners} == {"orders", "payment", "inventory", "shipping"}
+    assert {row["module"] for row in listeners} == {"orders", "payment", "inventory", "shipping",
+                                                    "webhooks"}
 
 
 def test_in_choreography_payment_knows_orders_order_placed(client: FlaskClient) -> None:

@@ -6,6 +6,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import ClassVar
 
 import pytest
 from sqlalchemy import (
@@ -48,6 +49,14 @@ class Ponged(Event):
 
 class RingBell(Command):
     pass
+
+
+class Laned(Event):
+    """Its deliveries keep an order per ``lane`` (one per webhook subscription, say)."""
+
+    lane_field: ClassVar[str | None] = "lane_name"
+    lane_name: str
+    note: str = ""
 
 
 def make_bus(url: str, clock: ManualClock, **settings) -> MessageBus:  # type: ignore[no-untyped-def]
@@ -237,6 +246,18 @@ def test_a_module_sees_one_flows_messages_in_publication_order(
     clock.advance("PT1S")
     bus.settle()
     assert effect_rows(bus) == [("second", "other flow"), ("first", "1"), ("second", "2")]
+
+
+def test_a_lane_keeps_its_own_order_and_holds_back_no_other_lane(
+        bus: MessageBus, clock: ManualClock) -> None:
+    bus.wiring.connect(STYLE, Laned, failing(times=1, name="laned"), "alpha")
+    publish(bus, Laned(order_id="o1", lane_name="a", note="a1"))
+    publish(bus, Laned(order_id="o1", lane_name="b", note="b1"),
+            Laned(order_id="o1", lane_name="a", note="a2"))
+    assert effect_rows(bus) == [("laned", "b1")], "lane b waits for nobody; a2 waits for a1"
+    clock.advance("PT1S")
+    bus.settle()
+    assert effect_rows(bus) == [("laned", "b1"), ("laned", "a1"), ("laned", "a2")]
 
 
 # 7. Claims and leases --------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from app.dashboard import forms
 from app.dashboard.diagrams import MODULE_ORDER
 from tests.conftest import ADMIN, ADMIN_HEADERS, on_every_database
 from tests.shop import HOME, Shop
+from tests.webhooks import FAIL, Receiver, assert_heard_each_change_once, pass_time_until
 
 EVERY_STYLE = pytest.mark.parametrize("style", STYLES)
 MAX_AUTOMATIC_ATTEMPTS = 5  # ORDERFLOW_RETRY_MAX_ATTEMPTS' default
@@ -903,6 +904,27 @@ def test_a_dead_letter_is_listed_with_its_error_and_a_retry_continues_the_order(
     assert f"delivery {letter['id']} retried: done" in page.one("ul", "flash").text
     assert page.all("tr", "deadletter") == []
     assert status_of(shop, order_id) == ("delivered", None)
+
+
+@EVERY_STYLE
+def test_a_parked_webhook_is_retried_from_the_dead_letter_page(operator: Dashboard, shop: Shop,
+                                                               style: str) -> None:
+    with Receiver() as receiver:
+        receiver.subscribe(shop.client)
+        receiver.answer_next(*[FAIL] * MAX_AUTOMATIC_ATTEMPTS)
+        order_id = shop.place(style=style)
+        shop.settle()
+        pass_time_until(shop, lambda: shop.deadletters(order_id))
+        (letter,) = shop.deadletters(order_id)
+
+        row = operator.get("/deadletters").one("tr", "deadletter", data_order_id=order_id)
+        assert "answered 500" in row.one("td", "error").text
+        page = operator.follow(operator.submit(row.one("form")))
+
+        assert f"delivery {letter['id']} retried: done" in page.one("ul", "flash").text
+        assert page.all("tr", "deadletter") == []
+        assert_heard_each_change_once(shop, receiver, order_id)
+        assert status_of(shop, order_id) == ("delivered", None)
 
 
 def test_retrying_a_delivery_that_is_not_parked_is_refused(operator: Dashboard,

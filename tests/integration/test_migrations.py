@@ -43,5 +43,5 @@ def test_every_table_belongs_to_a_module_by_its_prefix() -> None:
     load_models()
     # http: dashboard logins; sim: the sandbox provider and carrier, which stand for other
     # systems (ADR 0020)
-    owners = {"bus", "http", "orders", "payment", "inventory", "shipping", "sim"}
+    owners = {"bus", "http", "orders", "payment", "inventory", "shipping", "webhooks", "sim"}
     assert {name.split("_", 1)[0] for name in SQLModel.metadata.tables} <= owners

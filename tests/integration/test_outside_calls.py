@@ -134,3 +134,20 @@ def lease_of_the_charge(app: Flask, order_id: str) -> float:
             .where(DeliveryRecord.flowid == order_id, DeliveryRecord.module == "payment")
         ).scalar()
     return until.timestamp() if until else 0.0
+
+
+def test_an_adapter_with_its_own_call_timeout_is_cut_off_at_it(make_app: Any) -> None:
+    """ORDERFLOW_CALL_TIMEOUT is a minute, the held provider's own ``call_timeout`` a fifth
+    of a second: the charge's delivery fails at the adapter's limit (and is retried later)."""
+    app = make_app(call_timeout=timedelta(seconds=60))
+    held = hold_charges(app)
+    held.call_timeout = timedelta(seconds=0.2)
+    try:
+        took, response = timed_post(app, "orchestration")
+        order = response.get_json()["id"]
+        (charge,) = [d for m in app.test_client().get(f"{ORDERS}/{order}/timeline").get_json()[
+            "messages"] for d in m["deliveries"] if d["module"] == "payment"]
+    finally:
+        held.let_go.set()
+    assert took < 30 and charge["status"] == "failed"
+    assert "CallTimedOut: no answer within 0:00:00.200000" in charge["last_error"]

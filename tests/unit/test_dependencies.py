@@ -11,7 +11,8 @@ from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[2]
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)")
-DEV_ONLY = {"pytest", "playwright", "ruff", "import-linter", "uv", "pip-audit", "pyyaml"}
+DEV_ONLY = {"pytest", "playwright", "ruff", "import-linter", "uv", "pip-audit", "pyyaml",
+            "standardwebhooks"}
 
 
 def project() -> dict:

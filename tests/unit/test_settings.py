@@ -39,7 +39,8 @@ ROOT = Path(__file__).resolve().parents[2]
     ("ORDERFLOW_ADMIN_TOKEN", "x"), ("ORDERFLOW_SECRET_KEY", "short"),
     ("ORDERFLOW_RATE_LIMIT_LOGIN", "lots"), ("ORDERFLOW_RATE_LIMIT_INTAKE", "10 per fortnight"),
     ("ORDERFLOW_RATE_LIMIT_ADMIN", "-1/second"), ("ORDERFLOW_TRUSTED_PROXIES", "-1"),
-    ("ORDERFLOW_TRUSTED_PROXIES", "9"), ("ORDERFLOW_COOKIE_SECURE", "maybe")])
+    ("ORDERFLOW_TRUSTED_PROXIES", "9"), ("ORDERFLOW_COOKIE_SECURE", "maybe"),
+    ("ORDERFLOW_WEBHOOK_TIMEOUT", "PT0S"), ("ORDERFLOW_WEBHOOK_TIMEOUT", "PT2M")])
 def test_a_bad_value_is_one_line_naming_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name) as raised:
         from_environment({name: value})

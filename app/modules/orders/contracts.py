@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from app.bus import Event, Value
+
+# An order's statuses (OrderStatusChanged.status); delivered and cancelled end it.
+PLACED, PAID, FETCHED, DELIVERED, CANCELLED = "placed", "paid", "fetched", "delivered", "cancelled"
+PAYMENT_CLARIFICATION = "payment_clarification"
+STATUSES = (PLACED, PAYMENT_CLARIFICATION, PAID, FETCHED, DELIVERED, CANCELLED)
 
 
 class OrderLine(Value):
@@ -49,6 +56,17 @@ class OrderDelivered(Event):
 
 class OrderCancelled(Event):
     reason: str
+
+
+class OrderStatusChanged(Event):
+    """Published in the transaction of every change of an order's status (its history row in
+    ``orders_status_change``), in every style: for whoever follows orders from outside."""
+
+    outside_the_flow: ClassVar[bool] = True
+    status: str  # one of STATUSES
+    reason: str | None = None  # why it was cancelled
+    style: str
+    at: str  # ISO-8601: when the status changed
 
 
 # A flow whose log holds one of these is finished (the composition root tells the kernel, for

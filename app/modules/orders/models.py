@@ -7,9 +7,14 @@ from datetime import datetime
 from sqlalchemy import BigInteger, DateTime, Index, Text
 from sqlmodel import Field, SQLModel
 
-PLACED, PAID, FETCHED, DELIVERED, CANCELLED = "placed", "paid", "fetched", "delivered", "cancelled"
-PAYMENT_CLARIFICATION = "payment_clarification"
-STATUSES = (PLACED, PAYMENT_CLARIFICATION, PAID, FETCHED, DELIVERED, CANCELLED)
+from app.modules.orders.contracts import CANCELLED as CANCELLED  # the statuses are orders'
+from app.modules.orders.contracts import DELIVERED as DELIVERED  # published language
+from app.modules.orders.contracts import FETCHED as FETCHED
+from app.modules.orders.contracts import PAID as PAID
+from app.modules.orders.contracts import PAYMENT_CLARIFICATION as PAYMENT_CLARIFICATION
+from app.modules.orders.contracts import PLACED as PLACED
+from app.modules.orders.contracts import STATUSES as STATUSES
+
 TERMINAL = (DELIVERED, CANCELLED)
 PAYMENT_PHASE = (PLACED, PAYMENT_CLARIFICATION)  # the price hold runs while an order is here
 SEQUENTIAL, PARALLEL = "sequential", "parallel"

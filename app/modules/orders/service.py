@@ -15,6 +15,7 @@ from app.modules.orders.contracts import (
     OrderDelivered,
     OrderLine,
     OrderPlaced,
+    OrderStatusChanged,
     PriceHoldExpired,
 )
 from app.modules.orders.models import (
@@ -82,9 +83,10 @@ def place(uow: UnitOfWork, request: PlaceOrder) -> Order:
                   created_at=now, updated_at=now)
     for line in lines:
         line.order_id = order.id
-    uow.session.add_all([order, *lines, StatusChange(order_id=order.id, status=PLACED, at=now)])
+    uow.session.add_all([order, *lines])
     pay_by = None if order.vip else now + uow.bus.settings.price_hold  # VIP: released at once
-    placed = uow.publish(_placed_event(order, lines, pay_by))
+    placed = uow.publish(_placed_event(order, lines, pay_by))  # a flow's first message
+    _record_change(uow, order, now, caused_by=placed.id)
     if pay_by is not None:
         uow.schedule(PriceHoldExpired(order_id=order.id), at=pay_by, name=PRICE_HOLD,
                      caused_by=placed.id)
@@ -190,10 +192,19 @@ def cancel(uow: UnitOfWork, order_id: str, reason: str) -> Order | None:
 
 
 def _set_status(uow: UnitOfWork, order: Order, status: str, reason: str | None = None) -> None:
-    """Keep the order; a change of status is also written to its history."""
+    """Keep the order; a change of status is also written to its history and announced."""
     now = uow.bus.clock.now()
     changed = status != order.status
     order.status, order.reason, order.updated_at = status, reason, now
     uow.session.add(order)
     if changed:
-        uow.session.add(StatusChange(order_id=order.id, status=status, reason=reason, at=now))
+        _record_change(uow, order, now)
+
+
+def _record_change(uow: UnitOfWork, order: Order, now: datetime,
+                   caused_by: str | None = None) -> None:
+    """The order's history row and its announcement, in the same transaction."""
+    uow.session.add(StatusChange(order_id=order.id, status=order.status, reason=order.reason,
+                                 at=now))
+    uow.publish(OrderStatusChanged(order_id=order.id, status=order.status, reason=order.reason,
+                                   style=order.style, at=now.isoformat()), caused_by=caused_by)

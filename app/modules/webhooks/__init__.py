@@ -1,0 +1,1 @@
+"""Webhooks: tells the addresses an admin registered about orders' status changes."""

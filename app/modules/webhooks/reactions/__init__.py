@@ -1,0 +1,1 @@
+"""Which messages webhooks listens to, one file per style (the same in every style)."""

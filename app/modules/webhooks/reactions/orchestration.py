@@ -1,0 +1,15 @@
+"""Orchestration: orders steers the flow, but webhooks is no step of it. It hears orders'
+status changes as in choreography, and orders never learns that it exists."""
+
+from app.modules.orders.contracts import OrderStatusChanged
+from app.modules.webhooks.contracts import DeliverWebhook
+from app.modules.webhooks.reactions.choreography import (
+    when_asked_to_deliver_a_webhook_post_it,
+    when_order_status_changed_queue_its_webhooks,
+)
+
+SUBSCRIPTIONS = [
+    (OrderStatusChanged, when_order_status_changed_queue_its_webhooks),
+    (DeliverWebhook, when_asked_to_deliver_a_webhook_post_it),
+]
+SENDS = [DeliverWebhook]
