@@ -43,7 +43,6 @@ audit: install
 
 run: install
 	$(BIN)/flask --app wsgi orderflow init
-	@echo "orderflow serving on http://$(HOST):$(PORT)  (dashboard: /, log in with the admin token above; API: /api/orders, spec: /api/openapi.json)"
 	$(BIN)/gunicorn --config gunicorn.conf.py wsgi:app
 
 test: install

@@ -66,6 +66,13 @@ def on_starting(server):  # type: ignore[no-untyped-def]
         _os.remove(stale)
 
 
+def when_ready(server):  # type: ignore[no-untyped-def]
+    """Said once the sockets listen: not before, and not at all when the port is taken."""
+    for listener in server.LISTENERS:
+        server.log.info("orderflow serving on %s  (dashboard: /, log in with the admin token; "
+                        "API: /api/orders, spec: /api/openapi.json)", listener)
+
+
 def post_worker_init(worker):  # type: ignore[no-untyped-def]
     worker.wsgi.extensions["orderflow"].start()
 
