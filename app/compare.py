@@ -13,7 +13,7 @@ written down here. A scenario that ends differently in some style is an error (e
                outcomes: {<style>: {result, status, reason, charged_cents, refunded_cents,
                                     parcels, stock: {<sku>: change}}}}]
   runs: {<style>: {orders, messages, messages_per_order, commands, events, deliveries, seconds,
-                   knows: {<module>: {listens: {<owner>: [type]}, publishes: {<owner>: [type]}}},
+                   knows: {<module>: {listens: {<owner>: [type]}, sends: {<owner>: [type]}}},
                    decides: {<module>: count}, order_rows: {<table>: count},
                    style_specific_rows: {<table>: count}, flow_state: text}}
 """
@@ -42,7 +42,7 @@ from app.modules.registry import load_models
 from app.wiring_report import MODULE_ORDER
 
 FORMATS = ("text", "markdown", "json")
-Knowledge = dict[str, dict[str, dict[str, list[str]]]]  # module -> listens|publishes -> owner
+Knowledge = dict[str, dict[str, dict[str, list[str]]]]  # module -> listens|sends -> owner
 
 
 # --- what one style did --------------------------------------------------------------------------
@@ -104,7 +104,7 @@ def run_style(style: str) -> StyleRun:
             style=style, outcomes=outcomes,
             messages={name: per_order[order_id] for name, order_id in order_ids.items()},
             kinds=dict(Counter(message.kind for message in log)), deliveries=deliveries,
-            seconds=seconds, knows=knowledge(shop, style, log), decides=deciders(log),
+            seconds=seconds, knows=knowledge(shop, style), decides=deciders(log),
             order_rows=order_rows(shop))
 
 
@@ -143,14 +143,15 @@ def read_log(shop: Sandbox) -> tuple[list[MessageRecord], int]:
     return log, int(deliveries or 0)
 
 
-def knowledge(shop: Sandbox, style: str, log: list[MessageRecord]) -> Knowledge:
-    """Per module, the other modules' message types it listens to (the live wiring) and
-    publishes (the message log: orchestration's orders sends payment's RetrievePayment)."""
-    listened = [(row["module"], row["signal"]) for row in shop.runtime.bus.wiring
-                .subscriptions(style) if row["relation"] == "listens"]
-    published = [(message.source, message.type) for message in log]
-    return {module: {"listens": _foreign(module, listened),
-                     "publishes": _foreign(module, published)} for module in MODULE_ORDER}
+def knowledge(shop: Sandbox, style: str) -> Knowledge:
+    """Per module, the other modules' message types it listens to and sends (orchestration's
+    orders sends payment's RetrievePayment), both from the live wiring: what it must know,
+    whether or not this run's scenarios needed it (the wiring page counts the same)."""
+    rows = shop.runtime.bus.wiring.subscriptions(style)
+    listened = [(row["module"], row["signal"]) for row in rows if row["relation"] == "listens"]
+    sent = [(row["module"], row["signal"]) for row in rows if row["relation"] == "sends"]
+    return {module: {"listens": _foreign(module, listened), "sends": _foreign(module, sent)}
+            for module in MODULE_ORDER}
 
 
 def _foreign(module: str, pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
@@ -290,8 +291,8 @@ def knowledge_count_section(comparison: Comparison) -> Section:
 def knowledge_section(comparison: Comparison) -> Section:
     rows = [row for module in MODULE_ORDER for run in comparison.runs
             for row in _knowledge_rows(module, run)]
-    return Section("Which other modules' message types each module knows (listens to: the live "
-                   "wiring; publishes: the message log)", ["module", "style", "how", "types"],
+    return Section("Which other modules' message types each module knows (listens to, sends: "
+                   "the live wiring)", ["module", "style", "how", "types"],
                    _blank_repeats(rows, columns=2))
 
 

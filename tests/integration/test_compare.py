@@ -15,7 +15,9 @@ from click.testing import CliRunner
 from app import compare
 from app.cli import orderflow
 from app.config import STYLES
+from app.dashboard import diagrams
 from app.demo import ENDINGS
+from tests.conftest import build_app
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +48,8 @@ def test_every_scenario_ends_the_same_in_every_style(report: dict[str, Any]) -> 
 def test_payment_knows_order_placed_only_in_choreography(report: dict[str, Any]) -> None:
     runs = report["runs"]
     assert "OrderPlaced" in runs["choreography"]["knows"]["payment"]["listens"]["orders"]
-    assert runs["orchestration"]["knows"]["payment"] == {"listens": {}, "publishes": {}}
-    orchestrating = runs["orchestration"]["knows"]["orders"]["publishes"]
+    assert runs["orchestration"]["knows"]["payment"] == {"listens": {}, "sends": {}}
+    orchestrating = runs["orchestration"]["knows"]["orders"]["sends"]
     assert "RetrievePayment" in orchestrating["payment"]
     assert "RetrievePayment" not in str(runs["choreography"]["knows"])
 
@@ -147,3 +149,20 @@ def test_text_report_puts_the_styles_side_by_side(two_styles: compare.Comparison
     assert re.search(r"^scenario +orchestration +hybrid +same$", text, re.MULTILINE)
     assert re.search(r"^commands +\d+ +\d+$", text, re.MULTILINE)
     assert text.endswith("Every scenario ended the same in orchestration, hybrid.")
+
+
+def test_each_module_must_know_as_many_types_as_the_wiring_page_counts(
+        report: dict[str, Any], tmp_path: Path) -> None:
+    """One definition of coupling: what a module listens to and sends in the live wiring,
+    whether or not compare's scenarios needed a type (CancelPayment is wired but never sent
+    in them)."""
+    app = build_app(f"sqlite:///{tmp_path / 'wiring.db'}", seed=False)
+    live = app.extensions["orderflow"].bus.wiring
+    for style in STYLES:
+        counted = {module: sum(len(types) for types in row.values())
+                   for module, row in diagrams.coupling_matrix(live, style).items()}
+        knows = report["runs"][style]["knows"]
+        assert {module: compare._known_count(known) for module, known in knows.items()} == \
+            counted, style
+    assert "CancelPayment" in str(report["runs"]["orchestration"]["knows"]["orders"]["sends"])
+    app.extensions["orderflow"].close()
