@@ -19,7 +19,7 @@ TOKENS = {  # the simulated provider's cards, and what each does
     "tok_flaky": "fails twice, then pays (retries)",
     "tok_outage": "provider down for every automatic attempt (a dead letter)",
 }
-DEFAULTS = MultiDict({"customer_id": "c-workshop", "customer_name": "Ada Lovelace",
+DEFAULTS = MultiDict({"customer_id": "c-42", "customer_name": "Ada Lovelace",
                       "address": "1 Main Street, Springfield", "sku": "sku-1",
                       "quantity": "1", "token": "tok_ok"})
 
@@ -55,8 +55,8 @@ def _whole(text: str) -> bool:
 
 def problems(error: ValidationError) -> list[str]:
     """'customer.name: String should have at least 1 character', one per problem."""
-    return [f"{'.'.join(str(part) for part in e['loc']) or 'form'}: {e['msg']}"
-            for e in error.errors()]
+    return [f"{'.'.join(str(part) for part in e['loc']) or 'form'}: "
+            f"{e['msg'].removeprefix('Value error, ')}" for e in error.errors()]
 
 
 def refusal(error: ApiError) -> list[str]:

@@ -57,9 +57,21 @@ def operator_only(view: Callable[..., Any]) -> Callable[..., Any]:
     return guarded
 
 
+# what an operator's retry led to, in words (the delivery's status right after it)
+RETRIED = {"done": "was delivered again: the order goes on",
+           "pending": "is queued again and is delivered in a moment",
+           "failed": "failed again and is tried once more later",
+           "parked": "failed again and stays parked"}
+# a refusal's heading, for people (the status code stays beside it)
+REFUSED = {400: "Check what you entered", 401: "Log in first", 403: "Not allowed",
+           404: "Not found", 409: "Not possible any more", 422: "Check what you entered",
+           429: "Too many attempts: wait a moment", 503: "The database is not answering"}
+
+
 @blueprint.errorhandler(ApiError)
 def _refused(error: ApiError) -> tuple[str, int]:
     return render_template("dashboard/error.html", status=error.status,
+                           heading=REFUSED.get(error.status, "That did not work"),
                            message=error.message), error.status
 
 
@@ -244,7 +256,7 @@ def dead_letters() -> str:
 @blueprint.post("/deadletters/<int:delivery_id>/retry")
 def retry_dead_letter(delivery_id: int) -> Response:
     outcome = operations.retry(delivery_id)
-    flash(f"delivery {delivery_id} retried: {outcome['status']}")
+    flash(f"delivery {delivery_id} {RETRIED[outcome['status']]}")
     return _back("dashboard.dead_letters")
 
 

@@ -515,6 +515,8 @@ def test_the_form_offers_the_catalogue_styles_flows_and_cards(operator: Dashboar
     assert options["sku"] == [["", *[item["sku"] for item in shop.catalogue()]]] * 3
     assert set(forms.TOKENS) == set(options["token"][0])
     assert form_fields(form)["style"] == [shop.runtime.settings.style]
+    # the workshop's customer (docs/workshop.md), so that a participant's orders look like its
+    assert form_fields(form)["customer_id"] == ["c-42"]
 
 
 def test_a_vip_order_from_the_form_is_delivered_and_invoiced(operator: Dashboard,
@@ -901,7 +903,8 @@ def test_a_dead_letter_is_listed_with_its_error_and_a_retry_continues_the_order(
 
     assert response.headers["Location"] == "/deadletters"
     page = operator.follow(response)
-    assert f"delivery {letter['id']} retried: done" in page.one("ul", "flash").text
+    assert f"delivery {letter['id']} was delivered again: the order goes on" in \
+        page.one("ul", "flash").text
     assert page.all("tr", "deadletter") == []
     assert status_of(shop, order_id) == ("delivered", None)
 
@@ -921,7 +924,8 @@ def test_a_parked_webhook_is_retried_from_the_dead_letter_page(operator: Dashboa
         assert "answered 500" in row.one("td", "error").text
         page = operator.follow(operator.submit(row.one("form")))
 
-        assert f"delivery {letter['id']} retried: done" in page.one("ul", "flash").text
+        assert f"delivery {letter['id']} was delivered again: the order goes on" in \
+        page.one("ul", "flash").text
         assert page.all("tr", "deadletter") == []
         assert_heard_each_change_once(shop, receiver, order_id)
         assert status_of(shop, order_id) == ("delivered", None)
@@ -1001,6 +1005,16 @@ def test_a_bad_duration_is_a_400_and_the_clock_stays(operator: Dashboard, shop: 
     assert response.status_code == 400
     assert problems_on(parse(response.text))[0].startswith("by:")
     assert clock_now(shop) == before
+
+
+def test_a_refused_clock_step_is_explained_in_words_not_in_the_machines(
+        operator: Dashboard, shop: Shop) -> None:
+    page = parse(operator.post("/clock/advance", {"by": "soon"}).text)
+
+    assert page.one("h1").text.split("(")[0].strip() == "Check what you entered"
+    (problem,) = problems_on(page)
+    assert problem.startswith("by: ") and "Value error" not in problem, problem
+
 
 
 # --- wiring -----------------------------------------------------------------------------------
