@@ -3,11 +3,22 @@ the same answer in every style, because it reads what happened rather than a sag
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from app.bus.log import WAITING
 from app.bus.messages import message_class
 from app.dashboard.diagrams import short
+
+_CODE_PATH = re.compile(r"\b(?:[A-Za-z_]\w*\.)+[A-Z]\w*: ")  # app.modules....SomeError:
+_RECEIVER = re.compile(r"\b([a-z]+)\.when_\w+")  # payment.when_asked_to_..._it
+
+
+def plain(text: str | None) -> str:
+    """What went wrong, for people: without the exception's code path and the receiver's
+    function name ("payment gave up on RetrievePayment after 5 attempts: payment provider
+    unavailable (tok_outage, attempt 5)")."""
+    return _RECEIVER.sub(r"\1", _CODE_PATH.sub("", text or ""))
 
 
 def current_step(order: dict[str, Any], messages: list[dict[str, Any]],
@@ -17,8 +28,10 @@ def current_step(order: dict[str, Any], messages: list[dict[str, Any]],
     if order["status"] == "cancelled":
         return f"cancelled ({order['reason']})"
     stuck = order["stuck"]
-    if stuck and (stuck["deadletters"] or stuck["failed_deadlines"]):
-        return f"waiting for an operator: {order['stuck']['why']}"
+    if stuck and stuck["deadletters"]:
+        return "waiting for an operator to retry (below, or on the dead letters page)"
+    if stuck and stuck["failed_deadlines"]:
+        return "waiting for an operator to fire the deadline again"
     handling = _being_handled(messages)
     if handling:
         return handling

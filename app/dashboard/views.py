@@ -24,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
 
 from app.config import FLOWS, STYLES
-from app.dashboard import diagrams, forms, session
+from app.dashboard import diagrams, forms, session, steps
 from app.dashboard.steps import current_step
 from app.http import operations
 from app.http.errors import ApiError
@@ -299,5 +299,6 @@ def _everywhere() -> dict[str, Any]:
     now = clock.now()
     return {"logged_in": session.logged_in(), "manual_clock": hasattr(clock, "advance"),
             "now": now, "next_page_url": next_page_url, "short": diagrams.short,
+            "plain": steps.plain,
             "age": lambda moment: span(now - datetime.fromisoformat(moment)),
             "when": lambda moment: moment[:19].replace("T", " ") if moment else ""}

@@ -596,8 +596,26 @@ def test_a_parked_delivery_shows_a_cross_and_waits_for_an_operator(
     assert crosses == [(message["source"].rsplit("/", 1)[-1], arrow, "payment",
                         short(message["type"]))]
     step = page.by_id("current-step").text
-    assert step.startswith("waiting for an operator") and "tok_outage" in step
+    assert step.startswith("waiting for an operator to retry")
+    why = page.one("p", "why").text
+    assert "tok_outage" in why and "app.modules" not in page.text and "when_asked" not in why
+    assert page.text.count("payment provider unavailable") == 1  # the reason, once
     assert page.all("span", "stuck")
+
+
+@EVERY_STYLE
+def test_a_stuck_order_is_retried_from_its_own_page(operator: Dashboard, shop: Shop,
+                                                    style: str) -> None:
+    order_id = park(shop, style=style)
+    (letter,) = shop.deadletters(order_id)
+
+    retry = operator.get(f"/orders/{order_id}").one("form", "retry")
+    assert retry.attrs["data-deadletter-id"] == str(letter["id"])
+    response = operator.submit(retry)
+
+    assert response.headers["Location"] == f"/orders/{order_id}"
+    assert "was delivered again" in operator.follow(response).one("ul", "flash").text
+    assert status_of(shop, order_id) == ("delivered", None)
 
 
 def test_the_live_part_answers_204_until_something_changes(operator: Dashboard,

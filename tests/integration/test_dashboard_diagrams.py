@@ -151,7 +151,7 @@ def test_a_cancelled_order_gives_its_reason() -> None:
 def test_a_dead_letter_wins_over_everything_still_moving() -> None:
     step = current_step(order(stuck=PARKED), PAYING, [TASK])
 
-    assert step == f"waiting for an operator: {PARKED['why']}"
+    assert step == "waiting for an operator to retry (below, or on the dead letters page)"
 
 
 def test_a_silent_order_without_dead_letters_says_what_it_waits_for() -> None:
