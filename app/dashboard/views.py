@@ -62,6 +62,11 @@ RETRIED = {"done": "was delivered again: the order goes on",
            "pending": "is queued again and is delivered in a moment",
            "failed": "failed again and is tried once more later",
            "parked": "failed again and stays parked"}
+# what became of a payment, for a shop owner (payment's statuses)
+CHARGE_WORDS = {"received": "charged", "refunded": "charged, then given back",
+                "declined": "declined: nothing charged", "cancelled": "not charged",
+                "clarification": "held until the call centre answers",
+                "reviewing": "being confirmed with the provider"}
 # a refusal's heading, for people (the status code stays beside it)
 REFUSED = {400: "Check what you entered", 401: "Log in first", 403: "Not allowed",
            404: "Not found", 409: "Not possible any more", 422: "Check what you entered",
@@ -179,8 +184,10 @@ def _order_page(order_id: str) -> dict[str, Any]:
     messages = orders_api.timeline(order_id)["messages"]
     tasks = payment_api.tasks_page(payment_api.TaskQuery(order_id=order_id))["items"]
     invoices = payment_api.invoices_of(order_id)["items"]
+    money = payment_api.payments_of(order_id)
     waiting = any(d["status"] != "done" for m in messages for d in m["deliveries"])
     return {"order": view, "messages": messages, "tasks": tasks, "invoices": invoices,
+            "money": money, "charge_words": CHARGE_WORDS,
             "step": current_step(view, messages, tasks),
             "sequence": "" if view["history"]["archived"] else diagrams.sequence(messages),
             "undoes": diagrams.undoes,

@@ -1210,3 +1210,20 @@ def test_a_nul_in_a_form_is_a_400_and_places_nothing(operator: Dashboard, shop: 
     response = operator.submit(form, customer_name="Ada\x00")
 
     assert response.status_code == 400 and all_orders(shop) == []
+
+
+@EVERY_STYLE
+def test_the_order_page_says_what_was_charged_and_given_back(operator: Dashboard, shop: Shop,
+                                                             style: str) -> None:
+    delivered = shop.place(style=style)
+    refunded = shop.place(style=style, address="1 UNDELIVERABLE Road")
+    declined = shop.place(style=style, token="tok_decline")
+    total = shop.order(delivered)["total"]
+
+    def money(order_id: str) -> str:
+        return " ".join(operator.get(f"/orders/{order_id}").by_id("money").text.split())
+
+    assert f"{total} by card: charged" in money(delivered) and "given back" not in money(delivered)
+    assert f"{total} by card: charged, then given back" in money(refunded)
+    assert f"{total} given back" in money(refunded)
+    assert "declined: nothing charged (card declined)" in money(declined)

@@ -268,9 +268,13 @@ def invoice_view(invoice: Invoice) -> dict[str, Any]:
 @blueprint.get("/payments", operation_id="listPayments", responses={200: PaymentsOut})
 def list_payments(query: ByOrderQuery) -> Any:
     """What was collected for an order and what was given back, from payment's own books."""
+    return payments_of(query.order_id)
+
+
+def payments_of(order_id: str) -> dict[str, Any]:
     with runtime().bus.db.reading() as session:
-        payments = session.exec(select(Payment).where(Payment.order_id == query.order_id)).all()
-        refunds = session.exec(select(Refund).where(Refund.order_id == query.order_id)).all()
+        payments = session.exec(select(Payment).where(Payment.order_id == order_id)).all()
+        refunds = session.exec(select(Refund).where(Refund.order_id == order_id)).all()
         return {"items": [{"id": p.id, "status": p.status, "amount": money(p.amount_cents),
                            "method": p.method, "reason": p.reason,
                            "created_at": timestamp(p.created_at)} for p in payments],
