@@ -13,7 +13,7 @@ import re
 from importlib import metadata
 from typing import Any
 
-from app.bus.messages import Message, message_class, message_classes
+from app.bus.messages import Message, message_class, message_classes, source_uri
 from app.bus.wiring import Wiring
 from app.http import cloudevents
 
@@ -129,7 +129,7 @@ def _headers(cls: type[Message]) -> dict[str, Any]:
     binary mode, ``ce-`` headers), its payload is the event's ``data``."""
     fixed: dict[str, Any] = {"type": {"const": cls.type_name()}, "kind": {"const": cls.kind}}
     if cls.kind == "event":  # a command's source is whichever module sent it
-        fixed["source"] = {"const": f"/orderflow/{cls.owner}"}
+        fixed["source"] = {"const": source_uri(cls.owner)}
     return {"type": "object", "allOf": [{"$ref": SCHEMAS + ATTRIBUTES},
                                         {"type": "object", "properties": fixed}]}
 

@@ -16,6 +16,11 @@ from pydantic import BaseModel, ConfigDict
 TYPE_PREFIX = "orderflow"
 SPEC_VERSION = "1.0"
 
+
+def source_uri(module: str) -> str:
+    """A CloudEvent's ``source``: the module that published it (``/orderflow/payment``)."""
+    return f"/{TYPE_PREFIX}/{module}"
+
 _registry: dict[str, type[Message]] = {}
 
 
@@ -118,7 +123,7 @@ class Envelope:
             "specversion": SPEC_VERSION,
             "id": self.id,
             "type": self.type,
-            "source": f"/orderflow/{self.source}",
+            "source": source_uri(self.source),
             "time": self.time.isoformat(),
             "datacontenttype": "application/json",
             "data": self.data,

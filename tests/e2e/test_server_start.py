@@ -19,6 +19,14 @@ ADMIN = "e2e-serving-line-admin-token"
 GIVE_UP_SECONDS = 60  # gunicorn tries to bind a taken port five times, a second apart
 
 
+def until_it_exits(env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], str]:
+    """gunicorn run in the foreground until it gives up, and all it said."""
+    done = subprocess.run([str(gunicorn.BIN / "gunicorn"), "--config", "gunicorn.conf.py",
+                           "wsgi:app"], cwd=gunicorn.ROOT, env=env, capture_output=True,
+                          text=True, timeout=GIVE_UP_SECONDS)
+    return done, (done.stdout + done.stderr).strip()
+
+
 def test_the_serving_line_comes_when_the_server_listens(tmp_path: Path) -> None:
     env = gunicorn.environment(f"sqlite:///{tmp_path / 'shop.db'}", ADMIN, gunicorn.free_port())
     gunicorn.init(env)
@@ -35,10 +43,7 @@ def test_a_taken_port_stops_the_server_without_saying_it_serves(tmp_path: Path) 
         port = taken.getsockname()[1]
         env = gunicorn.environment(f"sqlite:///{tmp_path / 'shop.db'}", ADMIN, port)
         gunicorn.init(env)
-        done = subprocess.run([str(gunicorn.BIN / "gunicorn"), "--config", "gunicorn.conf.py",
-                               "wsgi:app"], cwd=gunicorn.ROOT, env=env, capture_output=True,
-                              text=True, timeout=GIVE_UP_SECONDS)
-    said = done.stdout + done.stderr
+        done, said = until_it_exits(env)
     assert done.returncode != 0 and "serving on" not in said, said
     assert f"Connection in use: ('127.0.0.1', {port})" in said, said
 
@@ -50,9 +55,6 @@ def test_a_bad_server_setting_stops_the_start_with_one_line_naming_it(
         tmp_path: Path, name: str, value: str) -> None:
     env = {**gunicorn.environment(f"sqlite:///{tmp_path / 'shop.db'}", ADMIN,
                                   gunicorn.free_port()), name: value}
-    done = subprocess.run([str(gunicorn.BIN / "gunicorn"), "--config", "gunicorn.conf.py",
-                           "wsgi:app"], cwd=gunicorn.ROOT, env=env, capture_output=True,
-                          text=True, timeout=GIVE_UP_SECONDS)
-    said = (done.stdout + done.stderr).strip()
+    done, said = until_it_exits(env)
     assert done.returncode != 0 and "Traceback" not in said, said
     assert said.splitlines()[-1].startswith(f"orderflow: {name}={value!r} is not valid"), said

@@ -12,6 +12,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from app.bus import UnitOfWork
+from app.bus.messages import SPEC_VERSION, source_uri
 from app.modules.orders.contracts import OrderStatusChanged
 from app.modules.webhooks import signing
 from app.modules.webhooks.contracts import DeliverWebhook
@@ -95,9 +96,9 @@ def deliver(uow: UnitOfWork, command: DeliverWebhook) -> None:
 def cloudevent(command: DeliverWebhook) -> dict[str, Any]:
     """The status change as a CloudEvents 1.0 event; ``id`` is the OrderStatusChanged's id
     in the message log, the same on every attempt and for every subscription."""
-    return {"specversion": "1.0", "id": command.event_id,
+    return {"specversion": SPEC_VERSION, "id": command.event_id,
             "type": OrderStatusChanged.type_name(),
-            "source": f"/orderflow/{OrderStatusChanged.owner}", "subject": command.order_id,
+            "source": source_uri(OrderStatusChanged.owner), "subject": command.order_id,
             "time": command.at, "datacontenttype": "application/json",
             "data": {"order_id": command.order_id, "status": command.status,
                      "reason": command.reason, "style": command.style, "at": command.at}}
